@@ -1,0 +1,1 @@
+"""cqrs: CQRS and event sourcing on Amazon DynamoDB."""

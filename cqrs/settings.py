@@ -1,0 +1,43 @@
+"""Configuration read from the environment (or passed explicitly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: ``CQRS_ENDPOINT_URL`` value that selects the in-process moto engine.
+EMBEDDED = "embedded"
+
+
+class Settings(BaseSettings):
+    """Where the tables live and how they are named.
+
+    - ``endpoint_url`` (``CQRS_ENDPOINT_URL``): unset for AWS, ``embedded`` for
+      in-process moto, or a URL (moto server, DynamoDB Local).
+    - ``region`` (``AWS_REGION``/``AWS_DEFAULT_REGION``).
+    - ``table_prefix`` (``CQRS_TABLE_PREFIX``), e.g. ``dev-shop-``.
+    - ``tables_dir`` (``CQRS_TABLES_DIR``): the folder holding ``cqrs.json``.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CQRS_ENDPOINT_URL", "endpoint_url")
+    )
+    region: str = Field(
+        default="ap-northeast-1",
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "region"),
+    )
+    table_prefix: str = Field(
+        default="", validation_alias=AliasChoices("CQRS_TABLE_PREFIX", "table_prefix")
+    )
+    tables_dir: Path = Field(
+        default=Path("tables"), validation_alias=AliasChoices("CQRS_TABLES_DIR", "tables_dir")
+    )
+
+    @property
+    def embedded(self) -> bool:
+        """True when the in-process moto engine is selected."""
+        return self.endpoint_url == EMBEDDED
