@@ -1,1 +1,94 @@
-"""cqrs: CQRS and event sourcing on Amazon DynamoDB."""
+"""cqrs: CQRS and event sourcing on Amazon DynamoDB, compatible with MBC CQRS Serverless.
+
+Public names are imported lazily so that ``import cqrs.aws`` (the Lambda
+handler) loads only what it uses.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Cqrs": "app",
+    "Entity": "app",
+    "CommandInput": "models",
+    "CommandPartialInput": "models",
+    "Command": "models",
+    "DataRecord": "models",
+    "HistoryRecord": "models",
+    "InvokeContext": "models",
+    "Page": "models",
+    "Settings": "settings",
+    "DataSyncHandler": "projection",
+    "EntitySpec": "entity",
+    "CqrsError": "errors",
+    "InterfaceError": "errors",
+    "InvalidKeyError": "errors",
+    "InvalidAttributesError": "errors",
+    "InvalidEventError": "errors",
+    "ItemTooLargeError": "errors",
+    "IntegrityError": "errors",
+    "VersionConflictError": "errors",
+    "TenantMismatchError": "errors",
+    "NotFoundError": "errors",
+    "OperationalError": "errors",
+    "TableNotFoundError": "errors",
+    "ThrottledError": "errors",
+    "ProgrammingError": "errors",
+    "UnknownEntityError": "errors",
+    "ConfigurationError": "errors",
+    "VERSION_FIRST": "keys",
+    "VERSION_LATEST": "keys",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .app import Cqrs, Entity
+    from .entity import EntitySpec
+    from .errors import (
+        ConfigurationError,
+        CqrsError,
+        IntegrityError,
+        InterfaceError,
+        InvalidAttributesError,
+        InvalidEventError,
+        InvalidKeyError,
+        ItemTooLargeError,
+        NotFoundError,
+        OperationalError,
+        ProgrammingError,
+        TableNotFoundError,
+        TenantMismatchError,
+        ThrottledError,
+        UnknownEntityError,
+        VersionConflictError,
+    )
+    from .keys import VERSION_FIRST, VERSION_LATEST
+    from .models import (
+        Command,
+        CommandInput,
+        CommandPartialInput,
+        DataRecord,
+        HistoryRecord,
+        InvokeContext,
+        Page,
+    )
+    from .projection import DataSyncHandler
+    from .settings import Settings
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cqrs' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,205 @@
+"""The facade: one object that wires tables, clients, services and the synchronizer.
+
+```python
+app = Cqrs.from_env()
+app.migrate()
+orders = app.entity("order")
+orders.commands.publish_async(CommandInput(...), InvokeContext(tenant_code="acme"))
+app.sync()
+orders.data.get(pk, sk)
+```
+
+Services are wired with ``injector``: user handler classes (``DataSyncHandler``
+implementations) are built by the app's injector, so their ``__init__`` can
+ask for :class:`Cqrs`, :class:`~cqrs.clients.Clients`, :class:`Settings` or
+anything bound in extra modules passed to :class:`Cqrs`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic
+
+import injector
+from pydantic import BaseModel
+
+from .clients import Clients, make_clients
+from .commands import CommandService
+from .entity import EntitySpec
+from .migrate import TableChange, migrate_tables
+from .models import AttrT
+from .projection import Projector
+from .reads import DataService, HistoryService
+from .schema import EntityTables, Schema
+from .settings import Settings
+from .stream_reader import CheckpointStore, MemoryCheckpoints, PollReport, StreamFollower
+from .synchronizer import BatchReport, Synchronizer
+
+if TYPE_CHECKING:
+    from .stream_records import StreamRecord
+
+
+@dataclass(frozen=True)
+class Entity(Generic[AttrT]):
+    """The services of one entity: ``commands`` (write), ``data`` and ``history`` (read)."""
+
+    name: str
+    tables: EntityTables
+    spec: EntitySpec[AttrT]
+    commands: CommandService[AttrT]
+    data: DataService[AttrT]
+    history: HistoryService[AttrT]
+    projector: Projector
+
+
+class Cqrs:
+    """A CQRS application: its tables, entities and synchronizer."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clients: Clients | None = None,
+        modules: Sequence[injector.Module | Callable[[injector.Binder], None]] = (),
+    ) -> None:
+        self.settings = settings or Settings()
+        self.schema = Schema.load(self.settings.tables_dir, self.settings.table_prefix)
+        self.clients = clients or make_clients(self.settings)
+        self._specs: dict[str, EntitySpec[Any]] = {}
+        self._entities: dict[str, Entity[Any]] = {}
+        self.injector = injector.Injector([self._bind, *modules])
+        self.synchronizer = Synchronizer(self._projector_for_table)
+        self._checkpoints: CheckpointStore = MemoryCheckpoints()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Cqrs:
+        """Build from ``CQRS_ENDPOINT_URL``, ``AWS_REGION``, ``CQRS_TABLE_PREFIX``,
+        ``CQRS_TABLES_DIR`` (keyword arguments override them)."""
+        return cls(Settings(**overrides))
+
+    def _bind(self, binder: injector.Binder) -> None:
+        binder.bind(Cqrs, to=self)
+        binder.bind(Settings, to=self.settings)
+        binder.bind(Clients, to=self.clients)
+        binder.bind(Schema, to=self.schema)
+
+    # -- tables ----------------------------------------------------------------
+
+    def migrate(
+        self, *, dry_run: bool = False, echo: Callable[[str], None] | None = None
+    ) -> list[TableChange]:
+        """Create missing tables and fix drift (GSIs, streams, TTL). Never deletes."""
+        return migrate_tables(
+            self.clients.dynamodb, self.schema.definitions(), dry_run=dry_run, echo=echo
+        )
+
+    # -- entities --------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        *,
+        attributes: type[BaseModel] | None = None,
+        handlers: Iterable[Any] = (),
+    ) -> Entity[Any]:
+        """Declare an entity's attributes model and custom projections; returns it.
+
+        Call before the entity is first used.
+        """
+        self.schema.entity_tables(name)  # unknown entity → UnknownEntityError
+        if name in self._entities:
+            from .errors import ProgrammingError
+
+            raise ProgrammingError(f"entity {name!r} was already used; register it first")
+        self._specs[name] = EntitySpec(name, attributes, tuple(handlers))
+        return self.entity(name)
+
+    def entity(self, name: str) -> Entity[Any]:
+        """The services of entity ``name`` (listed in ``tables/cqrs.json``)."""
+        found = self._entities.get(name)
+        if found is not None:
+            return found
+        tables = self.schema.entity_tables(name)
+        spec: EntitySpec[Any] = self._specs.get(name) or EntitySpec(name)
+        handlers = [self.injector.get(h) if isinstance(h, type) else h for h in spec.handlers]
+        client = self.clients.dynamodb
+        projector = Projector(client, tables, handlers, spec.command_model)
+        entity = Entity(
+            name,
+            tables,
+            spec,
+            CommandService(client, tables, spec, projector),
+            DataService(client, tables, spec),
+            HistoryService(client, tables, spec),
+            projector,
+        )
+        self._entities[name] = entity
+        return entity
+
+    def _projector_for_table(self, table_name: str) -> Projector | None:
+        entity = self.schema.entity_of_command_table(table_name)
+        return self.entity(entity).projector if entity else None
+
+    # -- synchronization -------------------------------------------------------
+
+    def handle_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Process a Lambda DynamoDB stream event; return the partial batch response."""
+        return self.synchronizer.handle_event(event).response()
+
+    def process_event(self, event: Mapping[str, Any]) -> BatchReport:
+        """Like :meth:`handle_event` but returns the full :class:`BatchReport`."""
+        return self.synchronizer.handle_event(event)
+
+    def add_stream_consumer(
+        self, table_name: str, consumer: Callable[[Sequence[StreamRecord]], Sequence[str]]
+    ) -> None:
+        """Route another table's stream records (e.g. ``tasks``) through the same handler."""
+        self.synchronizer.add_consumer(table_name, consumer)
+
+    def streamed_tables(self) -> list[str]:
+        """Physical names of every table whose stream the synchronizer consumes."""
+        tables = [self.schema.entity_tables(e).command for e in self.schema.entities]
+        tables += [
+            d.name for d in self.schema.definitions() if d.entity is None and d.stream_view_type
+        ]
+        return tables
+
+    def follower(
+        self, *, checkpoints: CheckpointStore | None = None, batch_size: int = 100
+    ) -> StreamFollower:
+        """A :class:`StreamFollower` over every streamed table, feeding :meth:`handle_event`."""
+        return StreamFollower(
+            self.clients.dynamodb,
+            self.clients.streams,
+            self.streamed_tables(),
+            self.handle_event,
+            checkpoints=checkpoints or self._checkpoints,
+            batch_size=batch_size,
+            region=self.settings.region,
+        )
+
+    def sync(self) -> PollReport:
+        """Drain every command-table stream through the synchronizer once."""
+        return self.follower().drain()
+
+
+def load_app(spec: str) -> Cqrs:
+    """Import ``module:attribute`` (a :class:`Cqrs` or a zero-argument factory returning one)."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(f"CQRS_APP must look like 'module:attribute', got {spec!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    target = getattr(importlib.import_module(module_name), attribute)
+    app = target() if callable(target) and not isinstance(target, Cqrs) else target
+    if not isinstance(app, Cqrs):
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(f"{spec} is not a Cqrs app")
+    return app

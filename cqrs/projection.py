@@ -1,0 +1,393 @@
+"""Projection: apply command versions to the data and history tables.
+
+This is the one code path that turns commands into read-model state. The stream
+synchronizer and ``publish_sync`` both call :meth:`Projector.apply`.
+
+Invariants, for each entity (pk + base sk):
+
+- versions are applied strictly in order; a gap (version N arrives while data is
+  at N-k) is filled from the command table;
+- history is written before data, and the data write is conditional on the
+  version it replaces, so data never goes backwards and a crash between the two
+  loses nothing: the retry rewrites the (identical) history item and commits;
+- a version already applied is skipped.
+
+Request budget: with no custom handlers the data version is not read: the write
+is tried optimistically against ``first version - 1`` and, on a condition
+failure, DynamoDB returns the current row. So a version in order costs one
+history write (batched, 25 per request) and one conditional ``UpdateItem`` per
+entity per batch. With handlers the data versions are read first (one
+``BatchGetItem`` per batch) so handlers see each version once, in order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .clients import dynamo_errors, error_code
+from .codec import deserialize, serialize, serialize_value
+from .errors import CqrsError, OperationalError
+from .items import CREATION_FIELDS, PROJECTED_FIELDS, Item, data_item, history_item
+from .keys import add_version, remove_version
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from .models import Command
+    from .schema import EntityTables
+
+EntityKey = tuple[str, str]  # (pk, base sk)
+
+_MAX_ROUNDS = 5
+_BATCH_GET = 100
+_BATCH_WRITE = 25
+
+
+@runtime_checkable
+class DataSyncHandler(Protocol):
+    """A custom projection, registered per entity.
+
+    ``up`` is called for every version, in order, before that version is
+    committed to the data table. Streams deliver at least once, so after a crash
+    ``up`` may see the same version again: make it idempotent per (key, version).
+    ``down`` is called, in reverse order, on handlers whose ``up`` succeeded for
+    a version that could not be committed (a later handler failed).
+    """
+
+    def up(self, command: Command[Any]) -> None:
+        """Project one command version."""
+        ...
+
+    def down(self, command: Command[Any]) -> None:
+        """Undo :meth:`up` for a version that was not committed."""
+        ...
+
+
+class MissingCommandError(OperationalError):
+    """A version needed to fill a gap is not in the command table (expired by TTL?)."""
+
+
+@dataclass
+class EntityOutcome:
+    """What happened to one entity in one :meth:`Projector.apply` call."""
+
+    key: EntityKey
+    applied_through: int = 0  # the data version after the call (0: unknown/none)
+    failed_version: int | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed for this entity."""
+        return self.error is None
+
+
+@dataclass
+class _Work:
+    key: EntityKey
+    commands: dict[int, Item]  # version -> command item (from records or gap fill)
+    target: int
+    base: int | None  # data version believed current; None = unknown
+    handled_through: int = 0  # handlers have seen versions up to here in this call
+    outcome: EntityOutcome = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outcome = EntityOutcome(self.key)
+
+
+CommandFactory = Callable[[Item], "Command[Any]"]
+
+
+class Projector:
+    """Projects the commands of one entity type into its data and history tables."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        tables: EntityTables,
+        handlers: Sequence[DataSyncHandler] = (),
+        to_command: CommandFactory | None = None,
+    ) -> None:
+        self._client = client
+        self.tables = tables
+        self.handlers = tuple(handlers)
+        self._to_command = to_command
+
+    # -- public ---------------------------------------------------------------
+
+    def apply(
+        self,
+        commands: Iterable[Item],
+        known_versions: Mapping[EntityKey, int] | None = None,
+    ) -> dict[EntityKey, EntityOutcome]:
+        """Apply command items (any order, duplicates allowed) to data and history.
+
+        ``known_versions`` may give the current data version of some entities
+        (from a consistent read the caller already made). Returns one outcome per
+        entity; failures are reported there, not raised, so one poison entity
+        does not stop the others.
+        """
+        work = self._group(commands, known_versions or {})
+        if self.handlers:
+            self._read_data_versions([w for w in work.values() if w.base is None])
+        for w in work.values():
+            if w.base is None:  # optimistic: assume the first version continues the data row
+                w.base = min(w.commands) - 1
+        pending = list(work.values())
+        for _ in range(_MAX_ROUNDS):
+            pending = self._round(pending)
+            if not pending:
+                break
+        for w in pending:
+            w.outcome.error = OperationalError(
+                f"{self.tables.data}: {w.key} kept changing under concurrent writers"
+            )
+            w.outcome.failed_version = (w.base or 0) + 1
+        return {k: w.outcome for k, w in work.items()}
+
+    # -- steps ------------------------------------------------------------------
+
+    def _group(
+        self, commands: Iterable[Item], known: Mapping[EntityKey, int]
+    ) -> dict[EntityKey, _Work]:
+        work: dict[EntityKey, _Work] = {}
+        for cmd in commands:
+            key = (cmd["pk"], remove_version(cmd["sk"]))
+            version = int(cmd["version"])
+            w = work.get(key)
+            if w is None:
+                w = work[key] = _Work(key, {}, version, known.get(key))
+            w.commands.setdefault(version, cmd)
+            w.target = max(w.target, version)
+        return work
+
+    def _round(self, work: list[_Work]) -> list[_Work]:
+        """One pass: fill gaps, run handlers, write history, commit data. Returns retries."""
+        live = [w for w in work if w.outcome.ok]
+        for w in live:
+            if w.base is not None and w.base >= w.target:
+                w.outcome.applied_through = w.base
+        live = [w for w in live if w.base is not None and w.base < w.target]
+        self._fill_gaps(live)
+        live = [w for w in live if w.outcome.ok]
+        commit_through = {id(w): self._run_handlers(w) for w in live}
+        history = [
+            history_item(w.commands[v])
+            for w in live
+            for v in range(_base(w) + 1, commit_through[id(w)] + 1)
+        ]
+        try:
+            self._write_history(history)
+        except CqrsError as exc:
+            for w in live:
+                self._fail(w, _base(w) + 1, exc)
+            return []
+        retry = []
+        for w in live:
+            through = commit_through[id(w)]
+            if through <= _base(w):
+                continue
+            current = self._commit(w, through)
+            if current is None:  # committed
+                w.base = w.outcome.applied_through = through
+            elif current >= w.target:
+                w.base = w.outcome.applied_through = current
+            elif current >= 0:
+                w.base = current  # someone else moved it; go again from there
+                retry.append(w)
+        return [w for w in retry if w.outcome.ok]
+
+    def _read_data_versions(self, work: list[_Work]) -> None:
+        by_key = {w.key: w for w in work}
+        keys = list(by_key)
+        for start in range(0, len(keys), _BATCH_GET):
+            chunk = keys[start : start + _BATCH_GET]
+            items = self._batch_get(self.tables.data, chunk, "pk, sk, #v")
+            found = {(i["pk"], i["sk"]): int(i.get("version", 0)) for i in items}
+            for key in chunk:
+                by_key[key].base = found.get(key, 0)
+
+    def _fill_gaps(self, work: list[_Work]) -> None:
+        missing: list[tuple[_Work, int]] = [
+            (w, v) for w in work for v in range(_base(w) + 1, w.target) if v not in w.commands
+        ]
+        if not missing:
+            return
+        keys = [(w.key[0], add_version(w.key[1], v)) for w, v in missing]
+        try:
+            found = {}
+            for start in range(0, len(keys), _BATCH_GET):
+                for item in self._batch_get(self.tables.command, keys[start : start + _BATCH_GET]):
+                    found[(item["pk"], item["sk"])] = item
+        except CqrsError as exc:
+            for w, v in missing:
+                self._fail(w, v, exc)
+            return
+        for (w, v), key in zip(missing, keys, strict=True):
+            if key in found:
+                w.commands[v] = found[key]
+            elif w.outcome.ok:
+                self._fail(
+                    w,
+                    v,
+                    MissingCommandError(f"{self.tables.command}: command {key} not found"),
+                )
+
+    def _run_handlers(self, w: _Work) -> int:
+        """Call handlers for each unseen version in order; return the last committable one."""
+        through = _base(w)
+        for version in range(_base(w) + 1, w.target + 1):
+            if version > w.handled_through and self.handlers:
+                command = self._command_model(w.commands[version])
+                done: list[DataSyncHandler] = []
+                try:
+                    for handler in self.handlers:
+                        handler.up(command)
+                        done.append(handler)
+                except Exception as exc:
+                    for handler in reversed(done):
+                        _best_effort(handler.down, command)
+                    self._fail(w, version, exc)
+                    return through
+                w.handled_through = version
+            through = version
+        return through
+
+    def _commit(self, w: _Work, through: int) -> int | None:
+        """Conditionally move the data row from ``w.base`` to ``through``.
+
+        Returns ``None`` on success, else the current data version (or -1 after
+        a recorded failure).
+        """
+        item = data_item(w.commands[through])
+        expected = _base(w)
+        names = {"#v": "version"}
+        values: dict[str, Any] = {":expected": serialize_value(expected)}
+        sets, removes = [], []
+        for i, field_name in enumerate(PROJECTED_FIELDS + ("cpk", "csk")):
+            alias = "#v" if field_name == "version" else f"#f{i}"
+            if field_name in item:
+                values[f":f{i}"] = serialize_value(item[field_name])
+                if field_name in CREATION_FIELDS:  # the first writer's audit fields win
+                    sets.append(f"{alias} = if_not_exists({alias}, :f{i})")
+                else:
+                    sets.append(f"{alias} = :f{i}")
+            elif field_name in CREATION_FIELDS:
+                continue
+            else:  # absent in this version: drop what an earlier version set
+                removes.append(alias)
+            names[alias] = field_name
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        condition = "attribute_not_exists(pk)" if expected == 0 else "#v = :expected"
+        if expected == 0:
+            values.pop(":expected")
+        try:
+            self._client.update_item(
+                TableName=self.tables.data,
+                Key=serialize({"pk": item["pk"], "sk": item["sk"]}),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return None
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                self._fail(w, expected + 1, _translated(exc, f"update {self.tables.data}"))
+                return -1
+            old = getattr(exc, "response", {}).get("Item")
+            if old is not None:
+                return int(deserialize(old).get("version", 0))
+            return self._current_version(w, expected)
+
+    def _current_version(self, w: _Work, expected: int) -> int:
+        try:
+            with dynamo_errors(f"get {self.tables.data}"):
+                resp = self._client.get_item(
+                    TableName=self.tables.data,
+                    Key=serialize({"pk": w.key[0], "sk": w.key[1]}),
+                    ConsistentRead=True,
+                    ProjectionExpression="#v",
+                    ExpressionAttributeNames={"#v": "version"},
+                )
+        except CqrsError as exc:
+            self._fail(w, expected + 1, exc)
+            return -1
+        return int(deserialize(resp.get("Item", {})).get("version", 0))
+
+    # -- DynamoDB helpers --------------------------------------------------------
+
+    def _batch_get(
+        self, table: str, keys: Sequence[EntityKey], projection: str | None = None
+    ) -> list[Item]:
+        request: dict[str, Any] = {
+            "Keys": [serialize({"pk": pk, "sk": sk}) for pk, sk in keys],
+            "ConsistentRead": True,
+        }
+        if projection:
+            request["ProjectionExpression"] = projection
+            request["ExpressionAttributeNames"] = {"#v": "version"}
+        out: list[Item] = []
+        pending: dict[str, Any] = {table: request}
+        for attempt in range(8):
+            with dynamo_errors(f"batch get {table}"):
+                resp = self._client.batch_get_item(RequestItems=pending)
+            out.extend(deserialize(i) for i in resp.get("Responses", {}).get(table, []))
+            pending = resp.get("UnprocessedKeys") or {}
+            if not pending:
+                return out
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise OperationalError(f"batch get {table}: keys still unprocessed after retries")
+
+    def _write_history(self, items: list[Item]) -> None:
+        table = self.tables.history
+        for start in range(0, len(items), _BATCH_WRITE):
+            requests: list[Any] = [
+                {"PutRequest": {"Item": serialize(i)}} for i in items[start : start + _BATCH_WRITE]
+            ]
+            for attempt in range(8):
+                with dynamo_errors(f"batch write {table}"):
+                    resp = self._client.batch_write_item(RequestItems={table: requests})
+                requests = list((resp.get("UnprocessedItems") or {}).get(table, []))
+                if not requests:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise OperationalError(f"batch write {table}: items still unprocessed")
+
+    def _command_model(self, item: Item) -> Command[Any]:
+        if self._to_command is not None:
+            return self._to_command(item)
+        from .models import Command
+
+        return Command[Any].model_validate(item)
+
+    @staticmethod
+    def _fail(w: _Work, version: int, exc: BaseException) -> None:
+        if w.outcome.error is None:
+            w.outcome.error = exc
+            w.outcome.failed_version = version
+        if w.base is not None and w.base > 0:
+            w.outcome.applied_through = max(w.outcome.applied_through, w.base)
+
+
+def _base(w: _Work) -> int:
+    assert w.base is not None
+    return w.base
+
+
+def _translated(exc: Exception, what: str) -> CqrsError:
+    from .clients import translate
+
+    return translate(exc, what)
+
+
+def _best_effort(fn: Callable[[Any], None], arg: Any) -> None:
+    try:
+        fn(arg)
+    except Exception:  # noqa: S110 - compensation must not mask the original failure
+        pass

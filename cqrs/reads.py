@@ -1,0 +1,212 @@
+"""The read side: current state (:class:`DataService`) and past versions (:class:`HistoryService`)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any, Generic
+
+from .clients import dynamo_errors
+from .codec import Item, deserialize, serialize
+from .errors import InterfaceError, TenantMismatchError
+from .keys import add_version, remove_version, tenant_of, validate_key, validate_part, version_of
+from .models import AttrT, DataRecord, HistoryRecord, InvokeContext, Page
+from .schema import CODE_INDEX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from .entity import EntitySpec
+    from .schema import EntityTables
+
+_NOT_DELETED = "attribute_not_exists(isDeleted) OR isDeleted = :false"
+
+
+def check_tenant(pk_or_tenant: str, context: InvokeContext | None, *, is_pk: bool = True) -> None:
+    """Refuse access to another tenant's keys when a context is given."""
+    if context is None:
+        return
+    tenant = tenant_of(pk_or_tenant) if is_pk else pk_or_tenant
+    if tenant != context.tenant_code:
+        raise TenantMismatchError(tenant, context.tenant_code)
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    """DynamoDB's LastEvaluatedKey → an opaque, URL-safe cursor."""
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The inverse of :func:`encode_cursor`; a tampered cursor is an :class:`InterfaceError`."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InterfaceError(f"invalid pagination cursor {cursor!r}") from exc
+    if not isinstance(key, dict):
+        raise InterfaceError(f"invalid pagination cursor {cursor!r}")
+    return key
+
+
+class DataService(Generic[AttrT]):
+    """Reads the current state of an entity type (``<entity>-data``)."""
+
+    def __init__(self, client: DynamoDBClient, tables: EntityTables, spec: EntitySpec[AttrT]):
+        self._client = client
+        self.tables = tables
+        self._spec = spec
+
+    def get(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        include_deleted: bool = False,
+        consistent: bool = False,
+        context: InvokeContext | None = None,
+    ) -> DataRecord[AttrT] | None:
+        """The current state of one entity, or ``None`` (also when soft-deleted, by default)."""
+        validate_key(pk, sk)
+        check_tenant(pk, context)
+        item = self.get_item(pk, sk, consistent=consistent)
+        if item is None or (item.get("isDeleted") and not include_deleted):
+            return None
+        return self._spec.data_model(item)
+
+    def get_item(self, pk: str, sk: str, *, consistent: bool = False) -> Item | None:
+        """The raw stored data row (camelCase dict), or ``None``."""
+        with dynamo_errors(f"get {self.tables.data}"):
+            resp = self._client.get_item(
+                TableName=self.tables.data,
+                Key=serialize({"pk": pk, "sk": sk}),
+                ConsistentRead=consistent,
+            )
+        return deserialize(resp["Item"]) if "Item" in resp else None
+
+    def list_by_pk(
+        self,
+        pk: str,
+        *,
+        sk_prefix: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        descending: bool = False,
+        include_deleted: bool = False,
+        context: InvokeContext | None = None,
+    ) -> Page[AttrT]:
+        """One page of the entities under ``pk``, ordered by sk; pass ``cursor`` back for more."""
+        if not pk or "#" not in pk:
+            raise InterfaceError(f"pk {pk!r} must look like '<TYPE>#<tenantCode>'")
+        check_tenant(pk, context)
+        if limit is not None and limit < 1:
+            raise InterfaceError(f"limit must be >= 1, got {limit}")
+        values: dict[str, Any] = {":pk": pk}
+        condition = "pk = :pk"
+        if sk_prefix:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = sk_prefix
+        kwargs: dict[str, Any] = {
+            "TableName": self.tables.data,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": not descending,
+        }
+        if not include_deleted:
+            kwargs["FilterExpression"] = _NOT_DELETED
+            values[":false"] = False
+        kwargs["ExpressionAttributeValues"] = serialize(values)
+        items, last = self._query(kwargs, limit, cursor)
+        return Page[Any](
+            items=[self._spec.data_model(i) for i in items], cursor=encode_cursor(last)
+        )
+
+    def find_by_code(
+        self,
+        tenant_code: str,
+        code: str,
+        *,
+        include_deleted: bool = False,
+        context: InvokeContext | None = None,
+    ) -> DataRecord[AttrT] | None:
+        """The entity with ``code`` in ``tenant_code``, via the ``code-index`` GSI."""
+        validate_part("tenant code", tenant_code)
+        validate_part("code", code)
+        check_tenant(tenant_code, context, is_pk=False)
+        kwargs: dict[str, Any] = {
+            "TableName": self.tables.data,
+            "IndexName": CODE_INDEX,
+            "KeyConditionExpression": "tenantCode = :t AND code = :c",
+        }
+        values: dict[str, Any] = {":t": tenant_code, ":c": code}
+        if not include_deleted:
+            kwargs["FilterExpression"] = _NOT_DELETED
+            values[":false"] = False
+        kwargs["ExpressionAttributeValues"] = serialize(values)
+        items, _ = self._query(kwargs, 1, None)
+        return self._spec.data_model(items[0]) if items else None
+
+    def _query(
+        self, kwargs: dict[str, Any], limit: int | None, cursor: str | None
+    ) -> tuple[list[Item], dict[str, Any] | None]:
+        """Query until ``limit`` items pass the filter (or the end); return them and the cursor."""
+        items: list[Item] = []
+        start = decode_cursor(cursor) if cursor else None
+        while True:
+            page_kwargs = dict(kwargs)
+            if start:
+                page_kwargs["ExclusiveStartKey"] = start
+            if limit is not None:
+                page_kwargs["Limit"] = limit - len(items)
+            with dynamo_errors(f"query {kwargs['TableName']}"):
+                resp = self._client.query(**page_kwargs)
+            items.extend(deserialize(i) for i in resp.get("Items", []))
+            start = resp.get("LastEvaluatedKey")
+            if not start or (limit is not None and len(items) >= limit):
+                return items, start
+
+
+class HistoryService(Generic[AttrT]):
+    """Reads past versions of an entity type (``<entity>-history``)."""
+
+    def __init__(self, client: DynamoDBClient, tables: EntityTables, spec: EntitySpec[AttrT]):
+        self._client = client
+        self.tables = tables
+        self._spec = spec
+
+    def get(
+        self, pk: str, sk: str, version: int, *, context: InvokeContext | None = None
+    ) -> HistoryRecord[AttrT] | None:
+        """The state right after ``version``, or ``None``."""
+        validate_key(pk, remove_version(sk))
+        check_tenant(pk, context)
+        with dynamo_errors(f"get {self.tables.history}"):
+            resp = self._client.get_item(
+                TableName=self.tables.history,
+                Key=serialize({"pk": pk, "sk": add_version(sk, version)}),
+            )
+        return self._spec.history_model(deserialize(resp["Item"])) if "Item" in resp else None
+
+    def list(
+        self, pk: str, sk: str, *, context: InvokeContext | None = None
+    ) -> list[HistoryRecord[AttrT]]:
+        """Every stored version of one entity, oldest first."""
+        base = remove_version(sk)
+        validate_key(pk, base)
+        check_tenant(pk, context)
+        items: list[Item] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.tables.history,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": serialize({":pk": pk, ":prefix": base + "@"}),
+        }
+        while True:
+            with dynamo_errors(f"query {self.tables.history}"):
+                resp = self._client.query(**kwargs)
+            items.extend(deserialize(i) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        # Sort keys order versions as text ("@10" < "@9"): sort by number.
+        own = [i for i in items if remove_version(i["sk"]) == base]
+        own.sort(key=lambda i: version_of(i["sk"]) or 0)
+        return [self._spec.history_model(i) for i in own]
