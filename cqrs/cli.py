@@ -1,0 +1,107 @@
+"""The ``cqrs`` command line: migrate, sync, and the deployment helpers."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import CqrsError
+
+
+def _app(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .app import Cqrs, load_app
+    from .settings import Settings
+
+    if getattr(args, "app", None):
+        return load_app(args.app)
+    overrides = {
+        k: v
+        for k, v in {
+            "endpoint_url": getattr(args, "endpoint_url", None),
+            "tables_dir": getattr(args, "tables_dir", None),
+            "table_prefix": getattr(args, "prefix", None),
+        }.items()
+        if v is not None
+    }
+    return Cqrs(Settings(**overrides))
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint-url", help="DynamoDB endpoint ('embedded' for in-process moto)")
+    p.add_argument("--tables-dir", type=Path, help="folder holding cqrs.json (default: tables)")
+    p.add_argument("--prefix", help="table name prefix, e.g. dev-shop-")
+    p.add_argument("--app", help="module:attribute of your Cqrs app (instead of the options)")
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create missing tables and fix drift; print each change."""
+    app = _app(args)
+    changes = app.migrate(dry_run=args.dry_run, echo=print)
+    verb = "would change" if args.dry_run else "changed"
+    print(f"migrate: {verb} {len(changes)} thing(s) across {len(app.schema.definitions())} tables")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Feed every streamed table's new records through the synchronizer."""
+    from .stream_reader import FileCheckpoints
+
+    app = _app(args)
+    checkpoints = FileCheckpoints(args.checkpoints) if args.checkpoints else None
+    follower = app.follower(checkpoints=checkpoints)
+    if not args.follow:
+        report = follower.drain()
+        print(f"sync: {report.records} record(s) in {report.batches} batch(es), "
+              f"{report.failed} failed")
+        return 1 if report.failed else 0
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"sync: following {len(app.streamed_tables())} stream(s); Ctrl-C to stop", flush=True)
+    follower.follow(stop, interval=args.interval)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``cqrs`` command."""
+    parser = argparse.ArgumentParser(prog="cqrs", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="create/update every table defined in tables/")
+    _add_common(p)
+    p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("sync", help="feed table streams through the synchronizer")
+    _add_common(p)
+    p.add_argument("--follow", action="store_true", help="keep following until Ctrl-C")
+    p.add_argument("--interval", type=float, default=0.25, help="seconds between idle polls")
+    p.add_argument("--checkpoints", type=Path, default=Path(".cqrs/checkpoints.json"),
+                   help="checkpoint file (per stream ARN and shard)")
+    p.set_defaults(func=cmd_sync)
+
+    try:
+        from .deploy.cli import register as register_deploy
+    except ImportError:  # pragma: no cover - deploy helpers are optional
+        pass
+    else:
+        register_deploy(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cqrs`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CqrsError as exc:
+        print(f"cqrs: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
