@@ -44,7 +44,38 @@ _EXPORTS = {
     "VERSION_LATEST": "keys",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "VERSION_FIRST",
+    "VERSION_LATEST",
+    "Command",
+    "CommandInput",
+    "CommandPartialInput",
+    "ConfigurationError",
+    "Cqrs",
+    "CqrsError",
+    "DataRecord",
+    "DataSyncHandler",
+    "Entity",
+    "EntitySpec",
+    "HistoryRecord",
+    "IntegrityError",
+    "InterfaceError",
+    "InvalidAttributesError",
+    "InvalidEventError",
+    "InvalidKeyError",
+    "InvokeContext",
+    "ItemTooLargeError",
+    "NotFoundError",
+    "OperationalError",
+    "Page",
+    "ProgrammingError",
+    "Settings",
+    "TableNotFoundError",
+    "TenantMismatchError",
+    "ThrottledError",
+    "UnknownEntityError",
+    "VersionConflictError",
+]
 
 if TYPE_CHECKING:
     from .app import Cqrs, Entity

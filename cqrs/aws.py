@@ -47,7 +47,9 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     report = get_app().process_event(event)
     if report.failed:
         logger.warning(
-            "batch of %d: %d applied, %d failed", report.received, report.applied,
+            "batch of %d: %d applied, %d failed",
+            report.received,
+            report.applied,
             len(report.failed),
         )
     return report.response()

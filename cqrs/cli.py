@@ -55,8 +55,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
     follower = app.follower(checkpoints=checkpoints)
     if not args.follow:
         report = follower.drain()
-        print(f"sync: {report.records} record(s) in {report.batches} batch(es), "
-              f"{report.failed} failed")
+        print(
+            f"sync: {report.records} record(s) in {report.batches} batch(es), "
+            f"{report.failed} failed"
+        )
         return 1 if report.failed else 0
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -80,8 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--follow", action="store_true", help="keep following until Ctrl-C")
     p.add_argument("--interval", type=float, default=0.25, help="seconds between idle polls")
-    p.add_argument("--checkpoints", type=Path, default=Path(".cqrs/checkpoints.json"),
-                   help="checkpoint file (per stream ARN and shard)")
+    p.add_argument(
+        "--checkpoints",
+        type=Path,
+        default=Path(".cqrs/checkpoints.json"),
+        help="checkpoint file (per stream ARN and shard)",
+    )
     p.set_defaults(func=cmd_sync)
 
     try:

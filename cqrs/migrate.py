@@ -104,7 +104,10 @@ def _create(client: DynamoDBClient, d: TableDefinition) -> None:
     if d.indexes:
         kwargs["GlobalSecondaryIndexes"] = d.indexes
     if d.stream_view_type:
-        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": d.stream_view_type}
+        kwargs["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": d.stream_view_type,
+        }
     client.create_table(**kwargs)
     _wait_active(client, d.name)
 
@@ -139,8 +142,8 @@ def _fix_indexes(
         # DynamoDB takes one GSI creation per UpdateTable call.
         client.update_table(
             TableName=d.name,
-            AttributeDefinitions=[attribute_types[n] for n in sorted(names)],  # type: ignore[misc]
-            GlobalSecondaryIndexUpdates=[{"Create": index}],  # type: ignore[list-item]
+            AttributeDefinitions=[attribute_types[n] for n in sorted(names)],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],  # type: ignore[typeddict-item]
         )
         _wait_active(client, d.name)
     return changes

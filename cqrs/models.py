@@ -8,7 +8,7 @@ Python names are snake_case; stored attribute names are MBC's camelCase
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +21,7 @@ AttrT = TypeVar("AttrT")
 
 def now_iso() -> str:
     """Current UTC time, ISO 8601 with offset, millisecond precision (as MBC writes it)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class _Camel(BaseModel):

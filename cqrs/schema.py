@@ -86,17 +86,13 @@ class Schema:
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{listing} is not valid JSON: {exc}", cause=exc) from exc
         entities = raw.get("tables") if isinstance(raw, dict) else None
-        if not isinstance(entities, list) or not all(
-            isinstance(e, str) and e for e in entities
-        ):
+        if not isinstance(entities, list) or not all(isinstance(e, str) and e for e in entities):
             raise ConfigurationError(
                 f'{listing} must look like {{"tables": ["order", ...]}}, got {raw!r}'
             )
         templates_dir = tables_dir / "templates"
         if not templates_dir.is_dir():
-            templates_dir = (
-                _BUNDLED_TEMPLATES if _BUNDLED_TEMPLATES.is_dir() else _SOURCE_TEMPLATES
-            )
+            templates_dir = _BUNDLED_TEMPLATES if _BUNDLED_TEMPLATES.is_dir() else _SOURCE_TEMPLATES
         templates: dict[str, Mapping[str, Any]] = {}
         for kind in ENTITY_TABLE_KINDS:
             templates[kind] = _read_template(templates_dir / "entity" / f"{kind}.json")
@@ -126,7 +122,9 @@ class Schema:
         for entity in self.entities:
             names = self.entity_tables(entity)
             for kind in ENTITY_TABLE_KINDS:
-                out.append(TableDefinition(getattr(names, kind), kind, entity, self.templates[kind]))
+                out.append(
+                    TableDefinition(getattr(names, kind), kind, entity, self.templates[kind])
+                )
         for name in self.system_tables:
             spec = self.templates[f"system:{name}"]
             out.append(TableDefinition(self.system_table(name), name, None, spec))

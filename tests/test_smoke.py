@@ -1,4 +1,8 @@
+import pytest
+
 from cqrs import CommandInput, InvokeContext
+
+pytestmark = pytest.mark.engine
 
 
 def test_publish_and_sync(cqrs_app, drain):
