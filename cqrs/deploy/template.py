@@ -65,6 +65,9 @@ STREAM_ACTIONS: tuple[str, ...] = (
     "dynamodb:ListStreams",
 )
 
+#: Lambda architectures; build the package for the matching manylinux platform.
+ARCHITECTURES = ("x86_64", "arm64")
+
 _LOGICAL_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,254}$")
 _RUNTIME = re.compile(r"^python3\.\d+$")
 
@@ -98,6 +101,7 @@ def render_template(
     runtime: str = "python3.12",
     code_uri: str = "build/lambda.zip",
     app: str | None = None,
+    architecture: str = "x86_64",
     memory_size: int = HandlerSettings.memory_size,
     timeout: int = HandlerSettings.timeout,
     batch_size: int = HandlerSettings.batch_size,
@@ -110,7 +114,8 @@ def render_template(
     ``function_name`` is the handler's logical ID (the queue, log group and
     outputs are named after it); the physical name is left to CloudFormation so
     several stages can share an account. ``app`` (``module:attribute``) becomes
-    ``CQRS_APP``. Raises :class:`~cqrs.errors.ConfigurationError` on invalid
+    ``CQRS_APP``. ``architecture`` (``x86_64`` or ``arm64``) must match the
+    platform the package was built for. Raises :class:`~cqrs.errors.ConfigurationError` on invalid
     settings, a schema whose consumed tables have no stream, or entity names
     that map to the same logical ID.
     """
@@ -118,6 +123,10 @@ def render_template(
     if not _RUNTIME.match(runtime):
         raise ConfigurationError(
             f"runtime must be a Python runtime like python3.12, got {runtime!r}"
+        )
+    if architecture not in ARCHITECTURES:
+        raise ConfigurationError(
+            f"architecture must be one of {ARCHITECTURES}, got {architecture!r}"
         )
     settings = HandlerSettings(
         memory_size=memory_size,
@@ -135,7 +144,14 @@ def render_template(
     resources[names.queue] = _dead_letter_queue()
     resources[names.log_group] = _log_group(function_name, settings.log_retention_days)
     resources[function_name] = _function(
-        schema, tables, names, runtime=runtime, code_uri=code_uri, app=app, settings=settings
+        schema,
+        tables,
+        names,
+        runtime=runtime,
+        architecture=architecture,
+        code_uri=code_uri,
+        app=app,
+        settings=settings,
     )
     for logical_id, definition in tables.items():
         if definition.kind in CONSUMED_STREAMS:
@@ -240,8 +256,11 @@ def _index(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _dead_letter_queue() -> dict[str, Any]:
+    # Retained: it holds the stream records that failed every retry.
     return {
         "Type": "AWS::SQS::Queue",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
         "Properties": {"MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True},
     }
 
@@ -249,6 +268,8 @@ def _dead_letter_queue() -> dict[str, Any]:
 def _log_group(function_name: str, retention_days: int) -> dict[str, Any]:
     return {
         "Type": "AWS::Logs::LogGroup",
+        "DeletionPolicy": "Delete",
+        "UpdateReplacePolicy": "Delete",
         "Properties": {
             "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{function_name}}}"},
             "RetentionInDays": _nearest_retention(retention_days),
@@ -262,6 +283,7 @@ def _function(
     names: _ResourceNames,
     *,
     runtime: str,
+    architecture: str,
     code_uri: str,
     app: str | None,
     settings: HandlerSettings,
@@ -279,7 +301,7 @@ def _function(
             "Handler": HANDLER,
             "Runtime": runtime,
             "CodeUri": code_uri,
-            "Architectures": ["x86_64"],
+            "Architectures": [architecture],
             "MemorySize": settings.memory_size,
             "Timeout": settings.timeout,
             "Environment": {"Variables": variables},
