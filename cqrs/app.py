@@ -32,6 +32,7 @@ from .migrate import TableChange, migrate_tables
 from .models import AttrT
 from .projection import Projector
 from .reads import DataService, HistoryService
+from .rebuild import RebuildReport, rebuild
 from .schema import EntityTables, Schema
 from .settings import Settings
 from .stream_reader import CheckpointStore, MemoryCheckpoints, PollReport, StreamFollower
@@ -137,6 +138,23 @@ class Cqrs:
         )
         self._entities[name] = entity
         return entity
+
+    def rebuild(
+        self,
+        entity: str,
+        *,
+        prune: bool = False,
+        dry_run: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> RebuildReport:
+        """Recompute ``entity``'s data and history from its commands (see :mod:`cqrs.rebuild`)."""
+        return rebuild(
+            self.clients.dynamodb,
+            self.schema.entity_tables(entity),
+            prune=prune,
+            dry_run=dry_run,
+            progress=progress,
+        )
 
     def _projector_for_table(self, table_name: str) -> Projector | None:
         entity = self.schema.entity_of_command_table(table_name)

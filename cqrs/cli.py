@@ -68,6 +68,31 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Recompute an entity's data and history from its command table."""
+    app = _app(args)
+    last = [-1]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if total and done * 20 // total != last[0]:  # every 5%
+            last[0] = done * 20 // total
+            print(f"\r  {phase}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    report = app.rebuild(args.entity, prune=args.prune, dry_run=args.dry_run, progress=progress)
+    print("", file=sys.stderr)
+    verb = "would write" if args.dry_run else "wrote"
+    print(
+        f"rebuild {args.entity}: {report.commands} command(s), {report.entities} entit(ies); "
+        f"{verb} {report.data_written} data row(s) and {report.history_written} history item(s)"
+    )
+    if report.skipped_newer:
+        print(f"  {report.skipped_newer} data row(s) were already ahead of the log (left alone)")
+    for table, pk, sk in report.orphans:
+        action = "deleted" if args.prune and not args.dry_run else "not in the log (use --prune)"
+        print(f"  orphan {table} {pk} / {sk}: {action}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cqrs`` command."""
     parser = argparse.ArgumentParser(prog="cqrs", description=__doc__)
@@ -89,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoint file (per stream ARN and shard)",
     )
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("rebuild", help="recompute an entity's data and history from its commands")
+    p.add_argument("entity", help="entity name, as listed in cqrs.json")
+    _add_common(p)
+    p.add_argument(
+        "--prune", action="store_true", help="delete rows the command log does not imply"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="report what would change, change nothing"
+    )
+    p.set_defaults(func=cmd_rebuild)
 
     try:
         from .deploy.cli import register as register_deploy
