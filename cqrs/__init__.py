@@ -40,6 +40,11 @@ _EXPORTS = {
     "ProgrammingError": "errors",
     "UnknownEntityError": "errors",
     "ConfigurationError": "errors",
+    "SequenceService": "sequences",
+    "RotateBy": "sequences",
+    "SequenceNumber": "sequences",
+    "SequenceBlock": "sequences",
+    "InvalidSequenceFormatError": "sequences",
     "VERSION_FIRST": "keys",
     "VERSION_LATEST": "keys",
 }
@@ -63,12 +68,17 @@ __all__ = [
     "InvalidAttributesError",
     "InvalidEventError",
     "InvalidKeyError",
+    "InvalidSequenceFormatError",
     "InvokeContext",
     "ItemTooLargeError",
     "NotFoundError",
     "OperationalError",
     "Page",
     "ProgrammingError",
+    "RotateBy",
+    "SequenceBlock",
+    "SequenceNumber",
+    "SequenceService",
     "Settings",
     "TableNotFoundError",
     "TenantMismatchError",
@@ -109,6 +119,13 @@ if TYPE_CHECKING:
         Page,
     )
     from .projection import DataSyncHandler
+    from .sequences import (
+        InvalidSequenceFormatError,
+        RotateBy,
+        SequenceBlock,
+        SequenceNumber,
+        SequenceService,
+    )
     from .settings import Settings
 
 

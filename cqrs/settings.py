@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     - ``region`` (``AWS_REGION``/``AWS_DEFAULT_REGION``).
     - ``table_prefix`` (``CQRS_TABLE_PREFIX``), e.g. ``dev-shop-``.
     - ``tables_dir`` (``CQRS_TABLES_DIR``): the folder holding ``cqrs.json``.
+    - ``time_zone`` (``CQRS_TIME_ZONE``) and ``fiscal_start_month``
+      (``CQRS_FISCAL_START_MONTH``): how sequences rotate (default UTC, April).
     """
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -35,6 +37,16 @@ class Settings(BaseSettings):
     )
     tables_dir: Path = Field(
         default=Path("tables"), validation_alias=AliasChoices("CQRS_TABLES_DIR", "tables_dir")
+    )
+
+    time_zone: str = Field(
+        default="UTC", validation_alias=AliasChoices("CQRS_TIME_ZONE", "time_zone")
+    )
+    fiscal_start_month: int = Field(
+        default=4,
+        ge=1,
+        le=12,
+        validation_alias=AliasChoices("CQRS_FISCAL_START_MONTH", "fiscal_start_month"),
     )
 
     @property

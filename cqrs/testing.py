@@ -6,7 +6,8 @@ Installed as the ``cqrs`` pytest plugin (entry point ``pytest11``). Fixtures:
   (or on ``CQRS_TEST_ENDPOINT_URL`` — e.g. DynamoDB Local — with a unique
   table prefix per test);
 - ``drain``: ``drain(app)`` pulls the real stream records through the synchronizer;
-- ``moto_server``: the endpoint URL of a moto server on 127.0.0.1 (per session);
+- ``moto_server``: the endpoint URL of a moto server on 127.0.0.1 (per session), with
+  atomic requests (see :mod:`cqrs.local_server`);
 - ``server_app``: a migrated app on that server (a real HTTP endpoint, for threads);
 - ``cqrs_tables_dir``: override to point at your ``tables/`` (default: ``CQRS_TABLES_DIR``
   or ``./tables``).
@@ -124,13 +125,12 @@ def moto_server() -> Iterator[str]:
     if endpoint:
         yield endpoint
         return
-    from moto.server import ThreadedMotoServer
+    from .local_server import LocalServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = LocalServer(free_port())
     server.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.endpoint
     finally:
         server.stop()
 
