@@ -45,6 +45,11 @@ _EXPORTS = {
     "SequenceNumber": "sequences",
     "SequenceBlock": "sequences",
     "InvalidSequenceFormatError": "sequences",
+    "EventBus": "event_bus",
+    "Event": "events",
+    "parse_event": "events",
+    "CommandStatusEvent": "notifications",
+    "Notifier": "notifications",
     "VERSION_FIRST": "keys",
     "VERSION_LATEST": "keys",
 }
@@ -55,6 +60,7 @@ __all__ = [
     "Command",
     "CommandInput",
     "CommandPartialInput",
+    "CommandStatusEvent",
     "ConfigurationError",
     "Cqrs",
     "CqrsError",
@@ -62,6 +68,8 @@ __all__ = [
     "DataSyncHandler",
     "Entity",
     "EntitySpec",
+    "Event",
+    "EventBus",
     "HistoryRecord",
     "IntegrityError",
     "InterfaceError",
@@ -72,6 +80,7 @@ __all__ = [
     "InvokeContext",
     "ItemTooLargeError",
     "NotFoundError",
+    "Notifier",
     "OperationalError",
     "Page",
     "ProgrammingError",
@@ -85,6 +94,7 @@ __all__ = [
     "ThrottledError",
     "UnknownEntityError",
     "VersionConflictError",
+    "parse_event",
 ]
 
 if TYPE_CHECKING:
@@ -108,6 +118,8 @@ if TYPE_CHECKING:
         UnknownEntityError,
         VersionConflictError,
     )
+    from .event_bus import EventBus
+    from .events import Event, parse_event
     from .keys import VERSION_FIRST, VERSION_LATEST
     from .models import (
         Command,
@@ -118,6 +130,7 @@ if TYPE_CHECKING:
         InvokeContext,
         Page,
     )
+    from .notifications import CommandStatusEvent, Notifier
     from .projection import DataSyncHandler
     from .sequences import (
         InvalidSequenceFormatError,

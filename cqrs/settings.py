@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     - ``tables_dir`` (``CQRS_TABLES_DIR``): the folder holding ``cqrs.json``.
     - ``time_zone`` (``CQRS_TIME_ZONE``) and ``fiscal_start_month``
       (``CQRS_FISCAL_START_MONTH``): how sequences rotate (default UTC, April).
+    - ``sns_topic_arn`` (``CQRS_SNS_TOPIC_ARN``): where command status notifications go.
     """
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -47,6 +48,10 @@ class Settings(BaseSettings):
         ge=1,
         le=12,
         validation_alias=AliasChoices("CQRS_FISCAL_START_MONTH", "fiscal_start_month"),
+    )
+
+    sns_topic_arn: str | None = Field(
+        default=None, validation_alias=AliasChoices("CQRS_SNS_TOPIC_ARN", "sns_topic_arn")
     )
 
     @property
