@@ -18,8 +18,8 @@ test: $(BIN)/cqrs  ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/cqrs
-	$(BIN)/ruff check cqrs tests examples bench
-	$(BIN)/ruff format --check cqrs tests examples bench
+	$(BIN)/ruff check cqrs tests examples bench migrations
+	$(BIN)/ruff format --check cqrs tests examples bench migrations
 	$(BIN)/mypy
 
 bench: $(BIN)/cqrs

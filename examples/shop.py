@@ -36,6 +36,7 @@ class OrderAttributes(BaseModel):
     status: str = "open"
     lines: list[OrderLine] = []
     note: str | None = None
+    priority: str = "normal"
 
 
 class OrderAudit:

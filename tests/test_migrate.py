@@ -38,7 +38,7 @@ def test_creates_every_table_with_keys_index_stream_and_ttl(moto_client):
     names = sorted(moto_client.list_tables()["TableNames"])
     assert names == sorted(
         [f"dev-shop-{e}-{k}" for e in ("order", "cat") for k in ("command", "data", "history")]
-        + ["dev-shop-sequences", "dev-shop-tasks"]
+        + ["dev-shop-migrations", "dev-shop-sequences", "dev-shop-tasks"]
     )
     assert {c.action for c in changes} == {"create-table", "enable-ttl"}
     command = describe(moto_client, "dev-shop-order-command")
@@ -65,7 +65,7 @@ def test_second_run_changes_nothing(moto_client):
     migrate_tables(moto_client, schema().definitions())
     lines: list[str] = []
     assert migrate_tables(moto_client, schema().definitions(), echo=lines.append) == []
-    assert len(lines) == 8 and all(line.startswith("up to date") for line in lines)
+    assert len(lines) == 9 and all(line.startswith("up to date") for line in lines)
 
 
 def test_fixes_drift_without_deleting_anything(moto_client):
@@ -121,7 +121,7 @@ def test_fixes_drift_without_deleting_anything(moto_client):
 def test_dry_run_reports_and_changes_nothing(moto_client):
     lines: list[str] = []
     changes = migrate_tables(moto_client, schema().definitions(), dry_run=True, echo=lines.append)
-    assert len(changes) == 16  # 8 tables, each created with TTL
+    assert len(changes) == 18  # 9 tables, each created with TTL
     assert all(line.startswith("would ") for line in lines)
     assert moto_client.list_tables()["TableNames"] == []
 
@@ -143,7 +143,7 @@ def test_table_prefix_and_entity_lookup(tmp_path):
 )
 def test_bad_table_listing_is_a_clear_error(tmp_path, content):
     (tmp_path / "cqrs.json").write_text(content)
-    with pytest.raises(ConfigurationError, match="cqrs.json"):
+    with pytest.raises(ConfigurationError, match=r"cqrs\.json"):
         Schema.load(tmp_path)
 
 
@@ -165,7 +165,7 @@ def test_cli_migrate_is_idempotent_and_prints(moto_client, capsys):
     assert moto_client.list_tables()["TableNames"] == []
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert "create-table cli-cat-data" in first and "changed 16" in first
+    assert "create-table cli-cat-data" in first and "changed 18" in first
     assert main(args) == 0
     assert "changed 0" in capsys.readouterr().out
 
