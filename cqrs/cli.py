@@ -38,11 +38,23 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """Create missing tables and fix drift; print each change."""
+    """Create missing tables and fix drift, then run pending data migrations; print each step."""
+    import traceback
+
+    from .data_migrations import MigrationFailedError, default_directory, run_migrations
+
     app = _app(args)
     changes = app.migrate(dry_run=args.dry_run, echo=print)
     verb = "would change" if args.dry_run else "changed"
     print(f"migrate: {verb} {len(changes)} thing(s) across {len(app.schema.definitions())} tables")
+    directory = args.migrations_dir or default_directory(app.settings.tables_dir)
+    try:
+        run_migrations(app, directory, dry_run=args.dry_run, echo=print)
+    except MigrationFailedError as exc:
+        if exc.cause is not None:
+            traceback.print_exception(exc.cause, file=sys.stderr)
+        print(f"cqrs: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -98,9 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cqrs", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("migrate", help="create/update every table defined in tables/")
+    p = sub.add_parser(
+        "migrate", help="create/update every table defined in tables/, then run data migrations"
+    )
     _add_common(p)
-    p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print table changes and pending migrations; change and run nothing",
+    )
+    p.add_argument(
+        "--migrations-dir",
+        type=Path,
+        help="folder of NNNN_name.py data migrations (default: migrations/ beside the tables dir)",
+    )
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("sync", help="feed table streams through the synchronizer")
