@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic
 
 import injector
@@ -39,7 +40,11 @@ from .stream_reader import CheckpointStore, MemoryCheckpoints, PollReport, Strea
 from .synchronizer import BatchReport, Synchronizer
 
 if TYPE_CHECKING:
+    from .event_bus import EventBus
+    from .notifications import Notifier
+    from .sequences import SequenceService
     from .stream_records import StreamRecord
+    from .tasks import TaskService
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,24 @@ class Cqrs:
         binder.bind(Settings, to=self.settings)
         binder.bind(Clients, to=self.clients)
         binder.bind(Schema, to=self.schema)
+        # Handlers asking for the bus or notifier get the app's own (built on first use).
+        from .event_bus import EventBus
+        from .notifications import Notifier
+
+        binder.bind(EventBus, to=injector.CallableProvider(lambda: self.events))
+        binder.bind(Notifier, to=injector.CallableProvider(lambda: self.notifier))
+
+    @cached_property
+    def sequences(self) -> SequenceService:
+        """Atomic, formatted, rotating ID counters per tenant (``<prefix>sequences``)."""
+        from .sequences import SequenceService
+
+        return SequenceService(
+            self.clients.dynamodb,
+            self.schema.system_table("sequences"),
+            time_zone=self.settings.time_zone,
+            fiscal_start_month=self.settings.fiscal_start_month,
+        )
 
     # -- tables ----------------------------------------------------------------
 
@@ -156,9 +179,39 @@ class Cqrs:
             progress=progress,
         )
 
+    @cached_property
+    def tasks(self) -> TaskService:
+        """The :class:`~cqrs.tasks.TaskService` of the ``tasks`` table.
+
+        First use registers it as the consumer of the tasks stream, so handlers
+        (``@app.tasks.handler(...)``) must be registered where the app is built.
+        """
+        from .tasks import TaskService
+
+        table = self.schema.system_table("tasks")
+        service = TaskService(self.clients.dynamodb, table, build=self.injector.get)
+        self.add_stream_consumer(table, service.consume)
+        return service
+
     def _projector_for_table(self, table_name: str) -> Projector | None:
         entity = self.schema.entity_of_command_table(table_name)
         return self.entity(entity).projector if entity else None
+
+    # -- events ----------------------------------------------------------------
+
+    @cached_property
+    def events(self) -> EventBus:
+        """The app's event bus; subscribed handler classes are built by the app's injector."""
+        from .event_bus import EventBus
+
+        return EventBus(self.injector)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Command status notifications on :attr:`events` and, if configured, SNS."""
+        from .notifications import Notifier
+
+        return Notifier(self.events, self.settings, topic_arn=self.settings.sns_topic_arn)
 
     # -- synchronization -------------------------------------------------------
 

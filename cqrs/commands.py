@@ -20,6 +20,7 @@ from .clients import dynamo_errors, error_code, translate
 from .codec import Item, deserialize, item_size, serialize
 from .errors import (
     InterfaceError,
+    InvalidAttributesError,
     ItemTooLargeError,
     NotFoundError,
     TenantMismatchError,
@@ -68,9 +69,7 @@ class CommandService(Generic[AttrT]):
 
     # -- publishing --------------------------------------------------------------
 
-    def publish_async(
-        self, input: CommandInput, context: InvokeContext
-    ) -> Command[AttrT] | None:
+    def publish_async(self, input: CommandInput, context: InvokeContext) -> Command[AttrT] | None:
         """Write a full command; the synchronizer projects it later.
 
         Returns the stored command, or ``None`` if it changes nothing ("not dirty").
@@ -133,8 +132,10 @@ class CommandService(Generic[AttrT]):
     # -- preparation -------------------------------------------------------------
 
     def _prepare_full(self, input: CommandInput, context: InvokeContext) -> Item | None:
-        self._check_key(input.pk, input.sk, context)
+        validate_key(input.pk, input.sk)
         validate_part("code", input.code)
+        validate_part("tenant code", input.tenant_code)
+        self._check_key(input.pk, input.sk, context)
         if input.tenant_code != context.tenant_code:
             raise TenantMismatchError(input.tenant_code, context.tenant_code)
         if input.version < VERSION_LATEST:
@@ -176,17 +177,20 @@ class CommandService(Generic[AttrT]):
         if input.version > VERSION_FIRST:
             base = self._get_command(input.pk, input.sk, input.version)
             if base is None:
-                raise VersionConflictError(
-                    input.pk, input.sk, input.version, self._latest_version_or_none(input)
-                )
+                latest = self._latest_version_or_none(input)
+                if latest is not None:  # the entity exists: the base is stale or unknown
+                    raise VersionConflictError(input.pk, input.sk, input.version, latest)
         else:
             base = self._latest(input.pk, input.sk)
-            if base is None:
-                raise NotFoundError(f"no command {input.pk} / {input.sk} to update partially")
+        if base is None:
+            raise NotFoundError(f"no command {input.pk} / {input.sk} to update partially")
         patch: dict[str, Any] = {}
         for name in input.model_fields_set - {"pk", "sk", "version", "attributes"}:
+            value = getattr(input, name)
+            if value is None and name in ("code", "name", "type"):
+                continue  # required fields cannot be cleared: None means "unchanged"
             alias = type(input).model_fields[name].alias or name
-            patch[alias] = getattr(input, name)
+            patch[alias] = value
         if "code" in patch:
             validate_part("code", patch["code"])
         if input.attributes is not None:
@@ -234,6 +238,7 @@ class CommandService(Generic[AttrT]):
 
     def _check_key(self, pk: str, sk: str, context: InvokeContext) -> None:
         validate_key(pk, sk)
+        validate_part("tenant code", context.tenant_code)
         if tenant_of(pk) != context.tenant_code:
             raise TenantMismatchError(tenant_of(pk), context.tenant_code)
 
@@ -250,7 +255,13 @@ class CommandService(Generic[AttrT]):
         return self._spec.command_model(item)
 
     def _write(self, item: Item) -> None:
-        wire = serialize(item)
+        try:
+            wire = serialize(item)
+        except TypeError as exc:  # boto3 refuses the value (datetime, NaN, arbitrary objects)
+            raise InvalidAttributesError(
+                f"command {item['pk']} / {item['sk']} cannot be stored in DynamoDB: {exc}",
+                cause=exc,
+            ) from exc
         size = item_size(wire)
         if size > MAX_ITEM_BYTES:
             raise ItemTooLargeError(

@@ -22,6 +22,7 @@ entity per batch. With handlers the data versions are read first (one
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -205,7 +206,12 @@ class Projector:
         keys = list(by_key)
         for start in range(0, len(keys), _BATCH_GET):
             chunk = keys[start : start + _BATCH_GET]
-            items = self._batch_get(self.tables.data, chunk, "pk, sk, #v")
+            try:
+                items = self._batch_get(self.tables.data, chunk, "pk, sk, #v")
+            except CqrsError as exc:
+                for key in chunk:
+                    self._fail(by_key[key], min(by_key[key].commands), exc)
+                continue
             found = {(i["pk"], i["sk"]): int(i.get("version", 0)) for i in items}
             for key in chunk:
                 by_key[key].base = found.get(key, 0)
@@ -241,9 +247,9 @@ class Projector:
         through = _base(w)
         for version in range(_base(w) + 1, w.target + 1):
             if version > w.handled_through and self.handlers:
-                command = self._command_model(w.commands[version])
                 done: list[DataSyncHandler] = []
                 try:
+                    command = self._command_model(w.commands[version])
                     for handler in self.handlers:
                         handler.up(command)
                         done.append(handler)
@@ -264,10 +270,15 @@ class Projector:
         """
         item = data_item(w.commands[through])
         expected = _base(w)
+        for name in CREATION_FIELDS:  # as if applied one by one: the earliest value wins
+            earliest = (w.commands[v].get(name) for v in range(expected + 1, through + 1))
+            value = next((x for x in earliest if x is not None), None)
+            if value is not None:
+                item[name] = value
         names = {"#v": "version"}
         values: dict[str, Any] = {":expected": serialize_value(expected)}
         sets, removes = [], []
-        for i, field_name in enumerate(PROJECTED_FIELDS + ("cpk", "csk")):
+        for i, field_name in enumerate((*PROJECTED_FIELDS, "cpk", "csk")):
             alias = "#v" if field_name == "version" else f"#f{i}"
             if field_name in item:
                 values[f":f{i}"] = serialize_value(item[field_name])
@@ -387,7 +398,5 @@ def _translated(exc: Exception, what: str) -> CqrsError:
 
 
 def _best_effort(fn: Callable[[Any], None], arg: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # compensation must not mask the original failure
         fn(arg)
-    except Exception:  # noqa: S110 - compensation must not mask the original failure
-        pass

@@ -1,4 +1,4 @@
-"""The read side: current state (:class:`DataService`) and past versions (:class:`HistoryService`)."""
+"""The read side: current state (:class:`DataService`), past versions (:class:`HistoryService`)."""
 
 from __future__ import annotations
 
@@ -38,15 +38,32 @@ def encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    """The inverse of :func:`encode_cursor`; a tampered cursor is an :class:`InterfaceError`."""
+def decode_cursor(
+    cursor: str, pk: str | None = None, sk_prefix: str | None = None
+) -> dict[str, Any]:
+    """The inverse of :func:`encode_cursor`; a tampered cursor is an :class:`InterfaceError`.
+
+    The cursor must be a data-table key (``pk`` and ``sk`` strings); given ``pk``
+    (and ``sk_prefix``), it must also lie inside that query, so a cursor can't
+    be replayed against another partition (another tenant).
+    """
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        key: Any = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InterfaceError(f"invalid pagination cursor {cursor!r}") from exc
-    if not isinstance(key, dict):
+    valid = (
+        isinstance(key, dict)
+        and set(key) == {"pk", "sk"}
+        and all(
+            isinstance(v, dict) and isinstance(v.get("S"), str) and len(v) == 1
+            for v in key.values()
+        )
+    )
+    if valid and pk is not None:
+        valid = key["pk"]["S"] == pk and key["sk"]["S"].startswith(sk_prefix or "")
+    if not valid:
         raise InterfaceError(f"invalid pagination cursor {cursor!r}")
-    return key
+    return dict(key)
 
 
 class DataService(Generic[AttrT]):
@@ -115,7 +132,8 @@ class DataService(Generic[AttrT]):
             kwargs["FilterExpression"] = _NOT_DELETED
             values[":false"] = False
         kwargs["ExpressionAttributeValues"] = serialize(values)
-        items, last = self._query(kwargs, limit, cursor)
+        start = decode_cursor(cursor, pk, sk_prefix) if cursor is not None else None
+        items, last = self._query(kwargs, limit, start)
         return Page[Any](
             items=[self._spec.data_model(i) for i in items], cursor=encode_cursor(last)
         )
@@ -146,11 +164,10 @@ class DataService(Generic[AttrT]):
         return self._spec.data_model(items[0]) if items else None
 
     def _query(
-        self, kwargs: dict[str, Any], limit: int | None, cursor: str | None
+        self, kwargs: dict[str, Any], limit: int | None, start: dict[str, Any] | None
     ) -> tuple[list[Item], dict[str, Any] | None]:
-        """Query until ``limit`` items pass the filter (or the end); return them and the cursor."""
+        """Query until ``limit`` items pass the filter (or the end); return them, the last key."""
         items: list[Item] = []
-        start = decode_cursor(cursor) if cursor else None
         while True:
             page_kwargs = dict(kwargs)
             if start:

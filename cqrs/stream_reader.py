@@ -114,9 +114,8 @@ class StreamFollower:
         for table in self._tables:
             with dynamo_errors(f"describe {table}"):
                 desc = self._dynamodb.describe_table(TableName=table)["Table"]
-            if desc.get("LatestStreamArn") and (desc.get("StreamSpecification") or {}).get(
-                "StreamEnabled", True
-            ):
+            spec = desc.get("StreamSpecification")
+            if desc.get("LatestStreamArn") and (spec is None or spec.get("StreamEnabled", True)):
                 arns.append(desc["LatestStreamArn"])
         return arns
 
@@ -192,7 +191,8 @@ class StreamFollower:
         remaining = list(shards)
         while remaining:
             ready = [
-                s for s in remaining
+                s
+                for s in remaining
                 if s.get("ParentShardId") not in ids or s["ParentShardId"] in ordered
             ]
             if not ready:

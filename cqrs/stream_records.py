@@ -82,10 +82,16 @@ def to_lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) ->
         "eventName": record["eventName"],
         "eventVersion": record.get("eventVersion", "1.1"),
         "eventSource": "aws:dynamodb",
-        "awsRegion": record.get("awsRegion", region),
+        # The table's region, as Lambda reports it (moto's GetRecords says us-east-1).
+        "awsRegion": _region_of_arn(stream_arn) or record.get("awsRegion", region),
         "dynamodb": ddb,
         "eventSourceARN": stream_arn,
     }
+
+
+def _region_of_arn(arn: str) -> str | None:
+    parts = arn.split(":", 4)
+    return parts[3] if len(parts) == 5 and parts[0] == "arn" and parts[3] else None
 
 
 def batch_response(failed_sequence_numbers: Sequence[str]) -> dict[str, Any]:

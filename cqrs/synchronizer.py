@@ -89,8 +89,9 @@ class Synchronizer:
             return
         projector = self._projector_for_table(table)
         if projector is None:
-            logger.warning("no projector or consumer for table %s: %d records ignored", table,
-                           len(records))
+            logger.warning(
+                "no projector or consumer for table %s: %d records ignored", table, len(records)
+            )
             report.ignored += len(records)
             return
         commands = [r for r in records if r.is_new_command]
@@ -112,15 +113,15 @@ class Synchronizer:
                 "%s %s failed at version %s: %r", table, key, outcome.failed_version, outcome.error
             )
             report.errors.append(outcome.error)
-            first_failed = next(
-                r for r in entity_records
-                if int(r.new_image["version"]) >= outcome.failed_version  # type: ignore[index]
-            )
+            failed_at = outcome.failed_version
+            first_failed = next(r for r in entity_records if _version(r) >= failed_at)
             report.failed.append(first_failed.sequence_number)
-            report.applied += sum(
-                1 for r in entity_records
-                if int(r.new_image["version"]) < outcome.failed_version  # type: ignore[index]
-            )
+            report.applied += sum(1 for r in entity_records if _version(r) < failed_at)
+
+
+def _version(record: StreamRecord) -> int:
+    assert record.new_image is not None
+    return int(record.new_image["version"])
 
 
 def _sequence_number(raw: Any) -> str | None:

@@ -1,0 +1,71 @@
+"""What importing the Lambda handler loads: nothing for tests, the CLI or local engines.
+
+Each check runs in a fresh interpreter (``sys.executable -c``) and inspects
+``sys.modules``; no timing is asserted (see ``bench/`` for import times).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_TABLES = Path(__file__).parent / "fixtures" / "tables"
+
+#: Never needed by the Lambda handler.
+HANDLER_FORBIDDEN = (
+    "moto",
+    "pytest",
+    "cqrs.cli",
+    "cqrs.testing",
+    "cqrs.devtools",
+    "cqrs.deploy",
+    "flask",
+    "werkzeug",
+)
+
+
+def loaded(code: str, candidates: tuple[str, ...], **env: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; which ``candidates`` (or submodules) it loaded."""
+    probe = (
+        f"{code}\nimport json, sys\n"
+        f"c = {list(candidates)!r}\n"
+        "print(json.dumps(sorted({x for x in c for m in list(sys.modules)"
+        " if m == x or m.startswith(x + '.')})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_import_cqrs_aws_loads_no_tooling() -> None:
+    assert loaded("import cqrs.aws", HANDLER_FORBIDDEN) == []
+
+
+def test_import_cqrs_is_lazy() -> None:
+    assert loaded("import cqrs", ("boto3", "botocore", "pydantic")) == []
+
+
+def test_handler_cold_path_loads_no_tooling() -> None:
+    """The first invocation builds the app (boto3, pydantic, ...) but still no tooling."""
+    code = "import cqrs.aws\nassert cqrs.aws.handler({'Records': []}) == {'batchItemFailures': []}"
+    env = {
+        "CQRS_TABLES_DIR": str(FIXTURE_TABLES),
+        "CQRS_ENDPOINT_URL": "http://127.0.0.1:9",  # never contacted: the batch is empty
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+    }
+    assert loaded(code, HANDLER_FORBIDDEN, **env) == []
