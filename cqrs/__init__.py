@@ -50,6 +50,10 @@ _EXPORTS = {
     "parse_event": "events",
     "CommandStatusEvent": "notifications",
     "Notifier": "notifications",
+    "Task": "tasks",
+    "TaskStatus": "tasks",
+    "TaskService": "tasks",
+    "PermanentTaskError": "tasks",
     "VERSION_FIRST": "keys",
     "VERSION_LATEST": "keys",
 }
@@ -83,6 +87,7 @@ __all__ = [
     "Notifier",
     "OperationalError",
     "Page",
+    "PermanentTaskError",
     "ProgrammingError",
     "RotateBy",
     "SequenceBlock",
@@ -90,6 +95,9 @@ __all__ = [
     "SequenceService",
     "Settings",
     "TableNotFoundError",
+    "Task",
+    "TaskService",
+    "TaskStatus",
     "TenantMismatchError",
     "ThrottledError",
     "UnknownEntityError",
@@ -140,6 +148,7 @@ if TYPE_CHECKING:
         SequenceService,
     )
     from .settings import Settings
+    from .tasks import PermanentTaskError, Task, TaskService, TaskStatus
 
 
 def __getattr__(name: str) -> Any:

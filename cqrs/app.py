@@ -78,6 +78,12 @@ class Cqrs:
         self.injector = injector.Injector([self._bind, *modules])
         self.synchronizer = Synchronizer(self._projector_for_table)
         self._checkpoints: CheckpointStore = MemoryCheckpoints()
+        if "tasks" in self.schema.system_tables:
+            # Task records must reach the task service even in a process that never touched
+            # ``app.tasks``; the service (and its module) is built on the first record.
+            self.add_stream_consumer(
+                self.schema.system_table("tasks"), lambda records: self.tasks.consume(records)
+            )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Cqrs:

@@ -149,12 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_rebuild)
 
-    try:
-        from .deploy.cli import register as register_deploy
-    except ImportError:  # pragma: no cover - deploy helpers are optional
-        pass
-    else:
-        register_deploy(sub)
+    from .deploy.cli import register as register_deploy
+    from .devtools import register as register_devtools
+
+    register_deploy(sub)
+    register_devtools(sub)
     return parser
 
 

@@ -44,9 +44,7 @@ def _from_wire_value(value: Any) -> Any:
 
 def serialize(item: Mapping[str, Any]) -> WireItem:
     """Plain item → DynamoDB attribute-value map. ``None`` values are dropped."""
-    return {
-        k: _serializer.serialize(_to_wire_value(v)) for k, v in item.items() if v is not None
-    }
+    return {k: _serializer.serialize(_to_wire_value(v)) for k, v in item.items() if v is not None}
 
 
 def serialize_value(value: Any) -> Any:

@@ -131,20 +131,20 @@ def run_dev(
 
 
 def start_engine(port: int, host: str = DEFAULT_HOST) -> tuple[Any, str]:
-    """Start moto's threaded server; return it and its endpoint URL.
+    """Start moto's server (atomic requests, see :mod:`cqrs.local_server`); return it and its URL.
 
     Fails fast with :class:`~cqrs.errors.ConfigurationError` when the port is
     taken (moto's server would otherwise wait forever for its thread).
     """
     try:
-        from moto.server import ThreadedMotoServer
+        from .local_server import LocalServer
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ConfigurationError(
             "cqrs dev needs moto's server: pip install 'cqrs[embedded]'", cause=exc
         ) from exc
     if port:
         _check_port_free(host, port)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = LocalServer(port, ip_address=host)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"

@@ -28,7 +28,7 @@ def remove_version(sk: str) -> str:
 
 def version_of(sk: str) -> int | None:
     """The version carried by a sort key, or ``None`` if it has none."""
-    base, sep, tail = sk.rpartition(VERSION_SEPARATOR)
+    _, sep, tail = sk.rpartition(VERSION_SEPARATOR)
     if not sep or not tail.isdigit():
         return None
     return int(tail)

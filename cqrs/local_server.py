@@ -46,7 +46,8 @@ class LocalServer(ThreadedMotoServer):
     @property
     def endpoint(self) -> str:
         """The endpoint URL to give boto3 / ``CQRS_ENDPOINT_URL``."""
-        return f"http://{self._ip_address}:{self._port}"
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
 
     def _server_entry(self) -> None:
         app = _Serialized(DomainDispatcherApplication(create_backend_app))

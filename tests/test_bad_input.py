@@ -79,16 +79,27 @@ CASES: list[tuple[str, Callable[[Any], object], type[CqrsError], str]] = [
     ("typed: missing field", publish_typed({}), InvalidAttributesError, "qty"),
     ("over 400 KB", publish(attributes={"blob": "x" * 410_000}), ItemTooLargeError, "S3"),
     ("unknown entity", lambda app: app.entity("dog"), UnknownEntityError, "dog"),
-    ("bad cursor", lambda app: app.entity("order").data.list_by_pk("ORDER#acme", cursor="!"),
-     InterfaceError, "cursor"),  # fmt: skip
-    ("find_by_code with #", lambda app: app.entity("order").data.find_by_code("acme", "a#b"),
-     InvalidKeyError, "code"),  # fmt: skip
+    (
+        "bad cursor",
+        lambda app: app.entity("order").data.list_by_pk("ORDER#acme", cursor="!"),
+        InterfaceError,
+        "cursor",
+    ),  # fmt: skip
+    (
+        "find_by_code with #",
+        lambda app: app.entity("order").data.find_by_code("acme", "a#b"),
+        InvalidKeyError,
+        "code",
+    ),  # fmt: skip
     ("event: not a mapping", event(None), InvalidEventError, "Records"),
     ("event: no Records", event({}), InvalidEventError, "Records"),
     ("event: Records not a list", event({"Records": "x"}), InvalidEventError, "Records"),
-    ("event: record without sequence number",
-     event({"Records": [{"eventName": "INSERT", "dynamodb": {}}]}), InvalidEventError,
-     "eventSourceARN"),  # fmt: skip
+    (
+        "event: record without sequence number",
+        event({"Records": [{"eventName": "INSERT", "dynamodb": {}}]}),
+        InvalidEventError,
+        "eventSourceARN",
+    ),  # fmt: skip
 ]
 
 
