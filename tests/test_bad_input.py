@@ -33,9 +33,15 @@ class Typed(BaseModel):
 
 def order(**overrides: Any) -> CommandInput:
     fields: dict[str, Any] = {
-        "pk": "ORDER#acme", "sk": "ORDER#1", "code": "1", "name": "n",
-        "tenant_code": "acme", "type": "ORDER", "version": 0, "attributes": {"qty": 1},
-    }  # fmt: skip
+        "pk": "ORDER#acme",
+        "sk": "ORDER#1",
+        "code": "1",
+        "name": "n",
+        "tenant_code": "acme",
+        "type": "ORDER",
+        "version": 0,
+        "attributes": {"qty": 1},
+    }
     fields.update(overrides)
     return CommandInput.model_construct(**fields)
 
@@ -84,13 +90,13 @@ CASES: list[tuple[str, Callable[[Any], object], type[CqrsError], str]] = [
         lambda app: app.entity("order").data.list_by_pk("ORDER#acme", cursor="!"),
         InterfaceError,
         "cursor",
-    ),  # fmt: skip
+    ),
     (
         "find_by_code with #",
         lambda app: app.entity("order").data.find_by_code("acme", "a#b"),
         InvalidKeyError,
         "code",
-    ),  # fmt: skip
+    ),
     ("event: not a mapping", event(None), InvalidEventError, "Records"),
     ("event: no Records", event({}), InvalidEventError, "Records"),
     ("event: Records not a list", event({"Records": "x"}), InvalidEventError, "Records"),
@@ -99,7 +105,7 @@ CASES: list[tuple[str, Callable[[Any], object], type[CqrsError], str]] = [
         event({"Records": [{"eventName": "INSERT", "dynamodb": {}}]}),
         InvalidEventError,
         "eventSourceARN",
-    ),  # fmt: skip
+    ),
 ]
 
 
