@@ -13,9 +13,11 @@ the base command + 1 ``PutItem``; version -1 → 1 ``GetItem`` (data version) + 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic
 
+from .batch import batch_get
 from .clients import dynamo_errors, error_code, translate
 from .codec import Item, deserialize, item_size, serialize
 from .errors import (
@@ -23,6 +25,7 @@ from .errors import (
     InvalidAttributesError,
     ItemTooLargeError,
     NotFoundError,
+    SyncTimeoutError,
     TenantMismatchError,
     VersionConflictError,
 )
@@ -128,6 +131,26 @@ class CommandService(Generic[AttrT]):
     def is_applied(self, pk: str, sk: str, version: int) -> bool:
         """True once the read model reflects ``version`` (data version ≥ version)."""
         return self._data_version(pk, remove_version(sk)) >= version
+
+    def wait_until_applied(
+        self, pk: str, sk: str, version: int, *, timeout: float = 10.0, interval: float = 0.05
+    ) -> None:
+        """Block until the read model reflects ``version``, polling with backoff.
+
+        Raises :class:`~cqrs.errors.SyncTimeoutError` after ``timeout`` seconds. Something
+        must be synchronizing (Lambda, ``cqrs sync --follow`` or ``cqrs dev``).
+        """
+        deadline = time.monotonic() + timeout
+        while not self.is_applied(pk, sk, version):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SyncTimeoutError(
+                    f"{pk} / {sk} version {version} not applied within {timeout:g}s "
+                    f"(data is at {self._data_version(pk, remove_version(sk))}); "
+                    "is a synchronizer running?"
+                )
+            time.sleep(min(interval, remaining))
+            interval = min(interval * 2, 1.0)
 
     # -- preparation -------------------------------------------------------------
 
@@ -311,26 +334,25 @@ class CommandService(Generic[AttrT]):
 
     def _latest(self, pk: str, sk: str) -> Item | None:
         """The latest command: start at the data row's version, read a window per request."""
-        start = max(self._data_version(pk, sk), 1)
-        latest: Item | None = None
-        while True:
-            versions = range(start, start + _LATEST_WINDOW)
-            keys = [serialize({"pk": pk, "sk": add_version(sk, v)}) for v in versions]
-            found: dict[int, Item] = {}
-            request: Any = {self.tables.command: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                with dynamo_errors(f"batch get {self.tables.command}"):
-                    resp = self._client.batch_get_item(RequestItems=request)
-                for wire in resp.get("Responses", {}).get(self.tables.command, []):
-                    item = deserialize(wire)
-                    found[int(item["version"])] = item
-                request = resp.get("UnprocessedKeys") or None
-            for v in versions:  # versions are contiguous: stop at the first hole
-                if v not in found:
-                    return latest
-                latest = found[v]
-            start += _LATEST_WINDOW
+        return latest_command(
+            self._client, self.tables.command, pk, sk, max(self._data_version(pk, sk), 1)
+        )
 
     def _latest_version_or_none(self, input: CommandInput | CommandPartialInput) -> int | None:
         latest = self._latest(input.pk, input.sk)
         return int(latest["version"]) if latest else None
+
+
+def latest_command(client: DynamoDBClient, table: str, pk: str, sk: str, start: int) -> Item | None:
+    """The latest of the contiguous command versions from ``start`` on (``None`` if ``start``
+    itself is absent): one ``BatchGetItem`` per window of versions, never one read per version."""
+    latest: Item | None = None
+    while True:
+        versions = range(start, start + _LATEST_WINDOW)
+        keys = [{"pk": pk, "sk": add_version(sk, v)} for v in versions]
+        found = {int(i["version"]): i for i in batch_get(client, table, keys)}
+        for v in versions:  # versions are contiguous: stop at the first hole
+            if v not in found:
+                return latest
+            latest = found[v]
+        start += _LATEST_WINDOW

@@ -96,6 +96,10 @@ class TableNotFoundError(OperationalError):
     """A table is missing: run ``cqrs migrate``."""
 
 
+class SyncTimeoutError(OperationalError):
+    """A command was not applied to the read model within the wait's timeout."""
+
+
 class ThrottledError(OperationalError):
     """DynamoDB throttled the request after the SDK's own retries."""
 

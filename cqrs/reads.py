@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, Generic
 
 from .clients import dynamo_errors
 from .codec import Item, deserialize, serialize
+from .commands import latest_command
 from .errors import InterfaceError, TenantMismatchError
+from .items import CREATION_FIELDS, data_item
 from .keys import add_version, remove_version, tenant_of, validate_key, validate_part, version_of
-from .models import AttrT, DataRecord, HistoryRecord, InvokeContext, Page
+from .models import AttrT, Command, DataRecord, HistoryRecord, InvokeContext, Page
 from .schema import CODE_INDEX
 
 if TYPE_CHECKING:
@@ -100,6 +102,46 @@ class DataService(Generic[AttrT]):
                 ConsistentRead=consistent,
             )
         return deserialize(resp["Item"]) if "Item" in resp else None
+
+    def get_fresh(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        after: Command[Any] | None = None,
+        include_deleted: bool = False,
+        context: InvokeContext | None = None,
+    ) -> DataRecord[AttrT] | None:
+        """Read your writes: the data row, or the newest accepted command while sync is behind.
+
+        The command is projected exactly as the synchronizer will project it
+        (:func:`~cqrs.items.data_item`, first ``createdAt/By/Ip`` kept), so the
+        result equals the data row the caller will see once sync catches up.
+        With ``after`` (the command a publish returned) this costs one read;
+        without it, one more ``BatchGetItem`` looks for newer commands. Nothing
+        is written: no session table on the publish path.
+        """
+        validate_key(pk, sk)
+        check_tenant(pk, context)
+        if after is not None and (after.pk, remove_version(after.sk)) != (pk, sk):
+            raise InterfaceError(
+                f"'after' is a command of {after.pk} / {after.sk}, not {pk} / {sk}"
+            )
+        row = self.get_item(pk, sk, consistent=True)
+        version = int(row["version"]) if row else 0
+        if after is not None:
+            newer = None if version >= after.version else after.model_dump(by_alias=True)
+        else:
+            newer = latest_command(self._client, self.tables.command, pk, sk, version + 1)
+        if newer is not None:
+            projected = data_item(newer)
+            for name in CREATION_FIELDS:  # as the projector's if_not_exists does
+                if row and row.get(name) is not None:
+                    projected[name] = row[name]
+            row = projected
+        if row is None or (row.get("isDeleted") and not include_deleted):
+            return None
+        return self._spec.data_model(row)
 
     def list_by_pk(
         self,
