@@ -31,7 +31,7 @@ from .commands import CommandService
 from .entity import EntitySpec
 from .migrate import TableChange, migrate_tables
 from .models import AttrT
-from .projection import Projector
+from .projection import CommandStatus, Projector
 from .reads import DataService, HistoryService
 from .rebuild import RebuildReport, rebuild
 from .schema import EntityTables, Schema
@@ -155,7 +155,9 @@ class Cqrs:
         spec: EntitySpec[Any] = self._specs.get(name) or EntitySpec(name)
         handlers = [self.injector.get(h) if isinstance(h, type) else h for h in spec.handlers]
         client = self.clients.dynamodb
-        projector = Projector(client, tables, handlers, spec.command_model)
+        projector = Projector(
+            client, tables, handlers, spec.command_model, listener=self._command_statuses
+        )
         entity = Entity(
             name,
             tables,
@@ -198,6 +200,24 @@ class Cqrs:
         service = TaskService(self.clients.dynamodb, table, build=self.injector.get)
         self.add_stream_consumer(table, service.consume)
         return service
+
+    def _command_statuses(self, table: str, statuses: list[CommandStatus]) -> None:
+        """Publish ``command-status`` for what a projection applied or failed, if anyone listens."""
+        if not statuses or not self.notifier.enabled:
+            return
+        from .notifications import CommandStatusEvent
+
+        self.notifier.command_statuses(
+            CommandStatusEvent(
+                pk=item["pk"],
+                sk=item["sk"],
+                table=table,
+                status=status,
+                error=f"{type(error).__name__}: {error}" if error is not None else None,
+                source=item.get("source"),
+            )
+            for item, status, error in statuses
+        )
 
     def _projector_for_table(self, table_name: str) -> Projector | None:
         entity = self.schema.entity_of_command_table(table_name)

@@ -93,6 +93,7 @@ class _Work:
     target: int
     base: int | None  # data version believed current; None = unknown
     handled_through: int = 0  # handlers have seen versions up to here in this call
+    committed: list[int] = field(default_factory=list)  # versions this call committed
     outcome: EntityOutcome = field(init=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +101,11 @@ class _Work:
 
 
 CommandFactory = Callable[[Item], "Command[Any]"]
+
+#: One status per command version: the command item, "applied" or "failed", the error.
+CommandStatus = tuple[Item, str, BaseException | None]
+#: Told, once per :meth:`Projector.apply`, what this call committed or failed (table, statuses).
+StatusListener = Callable[[str, list[CommandStatus]], None]
 
 
 class Projector:
@@ -111,11 +117,13 @@ class Projector:
         tables: EntityTables,
         handlers: Sequence[DataSyncHandler] = (),
         to_command: CommandFactory | None = None,
+        listener: StatusListener | None = None,
     ) -> None:
         self._client = client
         self.tables = tables
         self.handlers = tuple(handlers)
         self._to_command = to_command
+        self._listener = listener
 
     # -- public ---------------------------------------------------------------
 
@@ -147,6 +155,8 @@ class Projector:
                 f"{self.tables.data}: {w.key} kept changing under concurrent writers"
             )
             w.outcome.failed_version = (w.base or 0) + 1
+        if self._listener is not None:
+            self._listener(self.tables.command, _statuses(work.values()))
         return {k: w.outcome for k, w in work.items()}
 
     # -- steps ------------------------------------------------------------------
@@ -193,6 +203,7 @@ class Projector:
                 continue
             current = self._commit(w, through)
             if current is None:  # committed
+                w.committed.extend(range(_base(w) + 1, through + 1))
                 w.base = w.outcome.applied_through = through
             elif current >= w.target:
                 w.base = w.outcome.applied_through = current
@@ -384,6 +395,17 @@ class Projector:
             w.outcome.failed_version = version
         if w.base is not None and w.base > 0:
             w.outcome.applied_through = max(w.outcome.applied_through, w.base)
+
+
+def _statuses(work: Iterable[_Work]) -> list[CommandStatus]:
+    """Versions this call committed ("applied") and the version each entity failed at."""
+    out: list[CommandStatus] = []
+    for w in work:
+        out.extend((w.commands[v], "applied", None) for v in w.committed)
+        failed = w.outcome.failed_version
+        if failed is not None and failed in w.commands:
+            out.append((w.commands[failed], "failed", w.outcome.error))
+    return out
 
 
 def _base(w: _Work) -> int:

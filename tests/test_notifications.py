@@ -235,3 +235,56 @@ def test_sns_failures(cqrs_app: Cqrs, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, "cqrs.notifications"):
         Notifier(topic_arn=missing, sns=sns).command_status("P#t", "S@1", "t", "applied")
     assert "SNS publish to" in caplog.text
+
+
+# -- wired into projection: the synchronizer and publish_sync -------------------
+
+
+def _order(code: str, version: int = 0) -> Any:
+    from cqrs import CommandInput
+
+    return CommandInput(
+        pk="ORDER#acme", sk=f"ORDER#{code}", code=code, name=code, tenant_code="acme",
+        type="ORDER", version=version, attributes={"v": version},
+    )  # fmt: skip
+
+
+def test_synchronizer_publishes_applied_statuses_once(cqrs_app: Any, drain: Any) -> None:
+    from cqrs import InvokeContext
+    from cqrs.testing import stream_records
+
+    seen: list[tuple[str, str, str]] = []
+    cqrs_app.events.on(CommandStatusEvent)(lambda e: seen.append((e.sk, e.status, e.table)))
+    ctx = InvokeContext(tenant_code="acme")
+    orders = cqrs_app.entity("order")
+    orders.commands.publish_async(_order("1"), ctx)
+    orders.commands.publish_async(_order("1", 1), ctx)
+    drain(cqrs_app)
+    table = orders.tables.command
+    assert seen == [("ORDER#1@1", "applied", table), ("ORDER#1@2", "applied", table)]
+    cqrs_app.handle_event({"Records": stream_records(cqrs_app)})  # redelivery: nothing new
+    assert len(seen) == 2
+
+
+def test_failed_version_and_publish_sync_statuses(cqrs_app: Any) -> None:
+    from cqrs import InvokeContext
+
+    class Fails:
+        def up(self, command: Any) -> None:
+            if command.version == 2:
+                raise ValueError("boom")
+
+        def down(self, command: Any) -> None:
+            pass
+
+    seen: list[tuple[str, str, str | None]] = []
+    cqrs_app.events.on(CommandStatusEvent)(lambda e: seen.append((e.sk, e.status, e.error)))
+    orders = cqrs_app.register("order", handlers=[Fails()])
+    ctx = InvokeContext(tenant_code="acme")
+    orders.commands.publish_sync(_order("1"), ctx)
+    with pytest.raises(ValueError, match="boom"):
+        orders.commands.publish_sync(_order("1", 1), ctx)
+    assert seen == [
+        ("ORDER#1@1", "applied", None),
+        ("ORDER#1@2", "failed", "ValueError: boom"),
+    ]
