@@ -282,6 +282,7 @@ def test_two_writers_same_base_one_wins_sequentially(cqrs_app: cqrs.Cqrs) -> Non
     assert stored_sks(cqrs_app) == ["ORDER#1@1", "ORDER#1@2"]
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("base", [0, 1])
 def test_concurrent_writers_same_base_exactly_one_wins(server_app: cqrs.Cqrs, base: int) -> None:
     writers = 8

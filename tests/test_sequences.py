@@ -556,6 +556,7 @@ def server_service(aws_env: None, moto_server: str) -> SequenceService:
     return SequenceService(client, table)
 
 
+@pytest.mark.engine
 def test_concurrent_next_is_unique_and_gap_free(server_service: SequenceService) -> None:
     tenant = "T1"
     threads, per_thread = 8, 25
@@ -572,6 +573,7 @@ def test_concurrent_next_is_unique_and_gap_free(server_service: SequenceService)
         assert per_worker == sorted(per_worker)
 
 
+@pytest.mark.engine
 def test_concurrent_reserve_blocks_do_not_overlap(server_service: SequenceService) -> None:
     tenant = "T1"
     threads, per_thread, size = 8, 5, 7
