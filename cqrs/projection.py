@@ -23,11 +23,11 @@ entity per batch. With handlers the data versions are read first (one
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .batch import BATCH_GET_LIMIT, batch_get, batch_put
 from .clients import dynamo_errors, error_code
 from .codec import deserialize, serialize, serialize_value
 from .errors import CqrsError, OperationalError
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 EntityKey = tuple[str, str]  # (pk, base sk)
 
 _MAX_ROUNDS = 5
-_BATCH_GET = 100
-_BATCH_WRITE = 25
 
 
 @runtime_checkable
@@ -215,8 +213,8 @@ class Projector:
     def _read_data_versions(self, work: list[_Work]) -> None:
         by_key = {w.key: w for w in work}
         keys = list(by_key)
-        for start in range(0, len(keys), _BATCH_GET):
-            chunk = keys[start : start + _BATCH_GET]
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            chunk = keys[start : start + BATCH_GET_LIMIT]
             try:
                 items = self._batch_get(self.tables.data, chunk, "pk, sk, #v")
             except CqrsError as exc:
@@ -235,10 +233,7 @@ class Projector:
             return
         keys = [(w.key[0], add_version(w.key[1], v)) for w, v in missing]
         try:
-            found = {}
-            for start in range(0, len(keys), _BATCH_GET):
-                for item in self._batch_get(self.tables.command, keys[start : start + _BATCH_GET]):
-                    found[(item["pk"], item["sk"])] = item
+            found = {(i["pk"], i["sk"]): i for i in self._batch_get(self.tables.command, keys)}
         except CqrsError as exc:
             for w, v in missing:
                 self._fail(w, v, exc)
@@ -346,40 +341,12 @@ class Projector:
     def _batch_get(
         self, table: str, keys: Sequence[EntityKey], projection: str | None = None
     ) -> list[Item]:
-        request: dict[str, Any] = {
-            "Keys": [serialize({"pk": pk, "sk": sk}) for pk, sk in keys],
-            "ConsistentRead": True,
-        }
-        if projection:
-            request["ProjectionExpression"] = projection
-            request["ExpressionAttributeNames"] = {"#v": "version"}
-        out: list[Item] = []
-        pending: dict[str, Any] = {table: request}
-        for attempt in range(8):
-            with dynamo_errors(f"batch get {table}"):
-                resp = self._client.batch_get_item(RequestItems=pending)
-            out.extend(deserialize(i) for i in resp.get("Responses", {}).get(table, []))
-            pending = resp.get("UnprocessedKeys") or {}
-            if not pending:
-                return out
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise OperationalError(f"batch get {table}: keys still unprocessed after retries")
+        names = {"#v": "version"} if projection else None
+        rows = [{"pk": pk, "sk": sk} for pk, sk in keys]
+        return batch_get(self._client, table, rows, projection=projection, names=names)
 
     def _write_history(self, items: list[Item]) -> None:
-        table = self.tables.history
-        for start in range(0, len(items), _BATCH_WRITE):
-            requests: list[Any] = [
-                {"PutRequest": {"Item": serialize(i)}} for i in items[start : start + _BATCH_WRITE]
-            ]
-            for attempt in range(8):
-                with dynamo_errors(f"batch write {table}"):
-                    resp = self._client.batch_write_item(RequestItems={table: requests})
-                requests = list((resp.get("UnprocessedItems") or {}).get(table, []))
-                if not requests:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise OperationalError(f"batch write {table}: items still unprocessed")
+        batch_put(self._client, self.tables.history, items)
 
     def _command_model(self, item: Item) -> Command[Any]:
         if self._to_command is not None:
