@@ -1047,20 +1047,16 @@ class TaskService:
         names = dict(cond.names)
         values = {k: serialize_value(v) for k, v in cond.values.items()}
         parts: builtins.list[str] = []
-        if set_:
-            assigns = []
-            for i, (attr, value) in enumerate(set_.items()):
-                names[f"#s{i}"] = attr
-                values[f":s{i}"] = serialize_value(value)
-                assigns.append(f"#s{i} = :s{i}")
-            parts.append("SET " + ", ".join(assigns))
-        if add:
-            adds = []
-            for i, (attr, delta) in enumerate(add.items()):
-                names[f"#a{i}"] = attr
-                values[f":a{i}"] = serialize_value(delta)
-                adds.append(f"#a{i} :a{i}")
-            parts.append("ADD " + ", ".join(adds))
+        # SET "#s0 = :s0, ..." and ADD "#a0 :a0, ...": same naming, different operator.
+        for keyword, tag, operator, pairs in (("SET", "s", " = ", set_), ("ADD", "a", " ", add)):
+            if not pairs:
+                continue
+            clauses = []
+            for i, (attr, value) in enumerate(pairs.items()):
+                names[f"#{tag}{i}"] = attr
+                values[f":{tag}{i}"] = serialize_value(value)
+                clauses.append(f"#{tag}{i}{operator}:{tag}{i}")
+            parts.append(f"{keyword} " + ", ".join(clauses))
         if remove:
             for i, attr in enumerate(remove):
                 names[f"#r{i}"] = attr
