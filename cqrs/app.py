@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .notifications import Notifier
     from .sequences import SequenceService
     from .stream_records import StreamRecord
+    from .sync_failures import SyncFailures
     from .tasks import TaskService
 
 
@@ -77,6 +78,11 @@ class Cqrs:
         self._entities: dict[str, Entity[Any]] = {}
         self.injector = injector.Injector([self._bind, *modules])
         self.synchronizer = Synchronizer(self._projector_for_table)
+        if "sync-failures" in self.schema.system_tables:
+            # Poison commands get bounded attempts; built on the first failure only.
+            self.synchronizer.failures = lambda table, outcome, target: (
+                self.sync_failures.acknowledge(table, outcome, target)
+            )
         self._checkpoints: CheckpointStore = MemoryCheckpoints()
         if "tasks" in self.schema.system_tables:
             # Task records must reach the task service even in a process that never touched
@@ -200,6 +206,20 @@ class Cqrs:
         service = TaskService(self.clients.dynamodb, table, build=self.injector.get)
         self.add_stream_consumer(table, service.consume)
         return service
+
+    @cached_property
+    def sync_failures(self) -> SyncFailures:
+        """Entities whose sync keeps failing: list, redrive (:mod:`cqrs.sync_failures`)."""
+        from .sync_failures import TABLE, SyncFailures
+
+        return SyncFailures(
+            self.clients.dynamodb,
+            self.schema.system_table(TABLE),
+            self.schema,
+            lambda entity: self.entity(entity).projector,
+            max_attempts=self.settings.sync_max_attempts,
+            alarm=self.notifier.entity_stuck,
+        )
 
     def _command_statuses(self, table: str, statuses: list[CommandStatus]) -> None:
         """Publish ``command-status`` for what a projection applied or failed, if anyone listens."""

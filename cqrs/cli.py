@@ -105,6 +105,45 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stuck(args: argparse.Namespace) -> int:
+    """List entities whose sync keeps failing (stuck, or still being retried)."""
+    app = _app(args)
+    failures = app.sync_failures.failing(args.entity, tenant_code=args.tenant)
+    for f in failures:
+        state = "STUCK" if f.stuck else "retrying"
+        waiting = f.waiting_through - f.failed_version
+        print(
+            f"{state:8} {f.entity} {f.pk} / {f.sk}: version {f.failed_version} failed "
+            f"{f.attempts}x since {f.first_failed_at} (data at {f.data_version}, "
+            f"{waiting} version(s) waiting): {f.error}"
+        )
+    stuck = sum(1 for f in failures if f.stuck)
+    print(f"stuck: {stuck} stuck, {len(failures) - stuck} retrying")
+    return 1 if stuck else 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Re-apply stuck entities from their data version, once the cause is fixed."""
+    if not args.app and not args.without_handlers:
+        print(
+            "cqrs: error: redrive runs your DataSyncHandlers: pass --app module:attribute "
+            "(or --without-handlers if the entity has none)",
+            file=sys.stderr,
+        )
+        return 2
+    app = _app(args)
+    results = app.sync_failures.redrive(args.entity, pk=args.pk, sk=args.sk)
+    for r in results:
+        f = r.failure
+        if r.ok:
+            print(f"redriven {f.pk} / {f.sk}: applied through version {r.applied_through}")
+        else:
+            print(f"still failing {f.pk} / {f.sk} at version {f.failed_version}: {r.error}")
+    failed = sum(1 for r in results if not r.ok)
+    print(f"redrive {args.entity}: {len(results) - failed} redriven, {failed} still failing")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cqrs`` command."""
     parser = argparse.ArgumentParser(prog="cqrs", description=__doc__)
@@ -148,6 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="report what would change, change nothing"
     )
     p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser("stuck", help="list entities whose sync keeps failing (exit 1 if stuck)")
+    p.add_argument("entity", nargs="?", help="entity name (default: every entity)")
+    p.add_argument("--tenant", help="only this tenant code")
+    _add_common(p)
+    p.set_defaults(func=cmd_stuck)
+
+    p = sub.add_parser("redrive", help="re-apply stuck entities once the cause is fixed")
+    p.add_argument("entity", help="entity name, as listed in cqrs.json")
+    p.add_argument("--pk", help="only entities with this pk")
+    p.add_argument("--sk", help="only the entity with this sk (with --pk)")
+    p.add_argument(
+        "--without-handlers",
+        action="store_true",
+        help="redrive with no DataSyncHandlers (only when the entity has none)",
+    )
+    _add_common(p)
+    p.set_defaults(func=cmd_redrive)
 
     from .deploy.cli import register as register_deploy
     from .devtools import register as register_devtools

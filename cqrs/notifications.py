@@ -1,4 +1,4 @@
-"""Command status notifications: in-process on the event bus, and optionally to SNS.
+"""Command notifications: in-process on the event bus, and optionally to SNS.
 
 After the synchronizer commits (or fails) a command version, a
 :class:`CommandStatusEvent` is published on the app's
@@ -13,6 +13,10 @@ Serverless's notification JSON::
 with the message attribute ``action=command-status`` (for subscription filter
 policies). When nobody subscribed and no topic is configured, nothing is built
 or sent.
+
+When sync gives up on a poison command (:mod:`cqrs.sync_failures`), the alarm
+:class:`EntityStuckEvent` (``action=entity-stuck``) goes the same ways, and is
+always logged at ERROR.
 """
 
 from __future__ import annotations
@@ -42,27 +46,26 @@ logger = logging.getLogger("cqrs.notifications")
 #: The environment variable naming the SNS topic notifications go to.
 TOPIC_ENV = "CQRS_SNS_TOPIC_ARN"
 COMMAND_STATUS: Final = "command-status"
+ENTITY_STUCK: Final = "entity-stuck"
 _SNS_BATCH = 10  # PublishBatch's limit
 
 
-class CommandStatusEvent(Event):
-    """The status of one command version (``sk`` carries ``@version``).
+class Notification(Event):
+    """An event about one command (``sk`` carries ``@version``), sent as MBC's notification JSON.
 
     ``id`` defaults to ``<table>#<pk>#<sk>`` and ``tenant_code`` to the
-    tenant of ``pk``, as MBC derives them.
+    tenant of ``pk``, as MBC derives them. Subclasses fix ``action`` and say
+    what goes into ``content``.
     """
 
     model_config = ConfigDict(alias_generator=to_camel)
 
-    action: Literal["command-status"] = COMMAND_STATUS
+    action: str
     pk: str
     sk: str
     table: str
     tenant_code: str
     id: str
-    status: str
-    error: str | None = None
-    source: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -84,13 +87,12 @@ class CommandStatusEvent(Event):
         """The command version, from ``sk``."""
         return version_of(self.sk)
 
+    def content(self) -> dict[str, Any]:
+        """The ``content`` of the notification."""
+        return {}
+
     def to_notification(self) -> dict[str, Any]:
         """MBC's notification shape (what is sent to SNS)."""
-        content: dict[str, Any] = {"status": self.status}
-        if self.error is not None:
-            content["error"] = self.error
-        if self.source is not None:
-            content["source"] = self.source
         return {
             "action": self.action,
             "pk": self.pk,
@@ -98,7 +100,51 @@ class CommandStatusEvent(Event):
             "table": self.table,
             "id": self.id,
             "tenantCode": self.tenant_code,
-            "content": content,
+            "content": self.content(),
+        }
+
+
+class CommandStatusEvent(Notification):
+    """The status of one command version: ``applied`` or ``failed`` (with ``error``)."""
+
+    action: Literal["command-status"] = COMMAND_STATUS
+    status: str
+    error: str | None = None
+    source: str | None = None
+
+    def content(self) -> dict[str, Any]:
+        """``status``, and ``error`` / ``source`` when set."""
+        content: dict[str, Any] = {"status": self.status}
+        if self.error is not None:
+            content["error"] = self.error
+        if self.source is not None:
+            content["source"] = self.source
+        return content
+
+
+class EntityStuckEvent(Notification):
+    """Alarm: an entity's command failed ``attempts`` times and sync gave up retrying it.
+
+    ``sk`` names the failed command version; versions after it up to
+    ``waiting_through`` wait behind it until it is redriven
+    (:meth:`cqrs.sync_failures.SyncFailures.redrive`, ``cqrs redrive``).
+    """
+
+    action: Literal["entity-stuck"] = ENTITY_STUCK
+    entity: str
+    failed_version: int
+    waiting_through: int
+    attempts: int
+    error: str
+
+    def content(self) -> dict[str, Any]:
+        """The failure: entity, versions, attempts and error."""
+        return {
+            "entity": self.entity,
+            "failedVersion": self.failed_version,
+            "waitingThrough": self.waiting_through,
+            "attempts": self.attempts,
+            "error": self.error,
         }
 
 
@@ -212,7 +258,23 @@ class Notifier:
             self._send(batch)
         return len(batch)
 
-    def _send(self, events: Sequence[CommandStatusEvent]) -> None:
+    def entity_stuck(self, event: EntityStuckEvent) -> None:
+        """Raise the alarm that an entity is stuck: always logged at ERROR (so a log metric
+        filter can alarm on it), published on the bus, and sent to SNS when configured."""
+        logger.error(
+            "ALARM entity-stuck: %s %s / %s stuck at version %d after %d attempts "
+            "(versions up to %d wait behind it): %s",
+            event.entity,
+            event.pk,
+            event.sk,
+            event.failed_version,
+            event.attempts,
+            event.waiting_through,
+            event.error,
+        )
+        self._send([event])
+
+    def _send(self, events: Sequence[Notification]) -> None:
         if self.bus is not None:
             for event in events:
                 try:
@@ -220,21 +282,19 @@ class Notifier:
                 except Exception:
                     if self.raise_errors:
                         raise
-                    logger.exception("command-status handler failed on %s %s", event.pk, event.sk)
+                    logger.exception("%s handler failed on %s %s", event.action, event.pk, event.sk)
         if self.topic_arn is not None:
             for start in range(0, len(events), _SNS_BATCH):
                 self._publish_sns(self.topic_arn, events[start : start + _SNS_BATCH])
 
-    def _publish_sns(self, topic_arn: str, events: Sequence[CommandStatusEvent]) -> None:
+    def _publish_sns(self, topic_arn: str, events: Sequence[Notification]) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         entries: list[PublishBatchRequestEntryTypeDef] = [
             {
                 "Id": str(i),
                 "Message": json.dumps(e.to_notification(), ensure_ascii=False),
-                "MessageAttributes": {
-                    "action": {"DataType": "String", "StringValue": COMMAND_STATUS}
-                },
+                "MessageAttributes": {"action": {"DataType": "String", "StringValue": e.action}},
             }
             for i, e in enumerate(events)
         ]

@@ -77,6 +77,7 @@ class EntityOutcome:
     applied_through: int = 0  # the data version after the call (0: unknown/none)
     failed_version: int | None = None
     error: BaseException | None = None
+    in_handler: bool = False  # the error came from a custom DataSyncHandler
 
     @property
     def ok(self) -> bool:
@@ -263,6 +264,7 @@ class Projector:
                     for handler in reversed(done):
                         _best_effort(handler.down, command)
                     self._fail(w, version, exc)
+                    w.outcome.in_handler = w.outcome.error is exc
                     return through
                 w.handled_through = version
             through = version

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     - ``time_zone`` (``CQRS_TIME_ZONE``) and ``fiscal_start_month``
       (``CQRS_FISCAL_START_MONTH``): how sequences rotate (default UTC, April).
     - ``sns_topic_arn`` (``CQRS_SNS_TOPIC_ARN``): where command status notifications go.
+    - ``sync_max_attempts`` (``CQRS_SYNC_MAX_ATTEMPTS``): failed sync attempts of one
+      command before its entity is stuck and the stream moves on (default 5).
     """
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -52,6 +54,11 @@ class Settings(BaseSettings):
 
     sns_topic_arn: str | None = Field(
         default=None, validation_alias=AliasChoices("CQRS_SNS_TOPIC_ARN", "sns_topic_arn")
+    )
+    sync_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        validation_alias=AliasChoices("CQRS_SYNC_MAX_ATTEMPTS", "sync_max_attempts"),
     )
 
     @property

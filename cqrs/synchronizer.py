@@ -9,6 +9,11 @@ When an entity fails at version N, the first record of that entity carrying a
 version ≥ N is reported as a batch item failure; its later records are not
 applied ahead of it (the projector stops the entity at N). Lambda retries from
 the lowest reported sequence number; records already applied are skipped.
+
+A command that keeps failing is not retried forever: with a
+:class:`FailurePolicy` (the app's :class:`~cqrs.sync_failures.SyncFailures`),
+once the policy says the entity is stuck its records are acknowledged instead
+of reported, so the rest of the shard moves on (see :mod:`cqrs.sync_failures`).
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ from .keys import remove_version
 from .stream_records import StreamRecord, batch_response, parse_record
 
 if TYPE_CHECKING:
-    from .projection import EntityKey, Projector
+    from .projection import EntityKey, EntityOutcome, Projector
 
 logger = logging.getLogger("cqrs.synchronizer")
 
 #: A consumer of another table's records: returns the sequence numbers that failed.
 RecordConsumer = Callable[[Sequence[StreamRecord]], Sequence[str]]
+
+#: Told of an entity's failure (command table, outcome, its highest version in the
+#: batch); returns ``True`` to acknowledge the records because the entity is stuck.
+FailurePolicy = Callable[[str, "EntityOutcome", int], bool]
 
 
 @dataclass
@@ -41,6 +50,7 @@ class BatchReport:
     ignored: int = 0
     failed: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
+    stuck: list[EntityKey] = field(default_factory=list)  # failed, but acknowledged
 
     def response(self) -> dict[str, Any]:
         """Lambda's partial batch response."""
@@ -50,9 +60,14 @@ class BatchReport:
 class Synchronizer:
     """Routes stream records to projectors and consumers."""
 
-    def __init__(self, projector_for_table: Callable[[str], Projector | None]) -> None:
+    def __init__(
+        self,
+        projector_for_table: Callable[[str], Projector | None],
+        failures: FailurePolicy | None = None,
+    ) -> None:
         self._projector_for_table = projector_for_table
         self._consumers: dict[str, RecordConsumer] = {}
+        self.failures = failures
 
     def add_consumer(self, table_name: str, consumer: RecordConsumer) -> None:
         """Route records of ``table_name`` (e.g. the tasks table) to ``consumer``."""
@@ -114,9 +129,13 @@ class Synchronizer:
             )
             report.errors.append(outcome.error)
             failed_at = outcome.failed_version
+            report.applied += sum(1 for r in entity_records if _version(r) < failed_at)
+            target = max(_version(r) for r in entity_records)
+            if self.failures is not None and self.failures(table, outcome, target):
+                report.stuck.append(key)
+                continue
             first_failed = next(r for r in entity_records if _version(r) >= failed_at)
             report.failed.append(first_failed.sequence_number)
-            report.applied += sum(1 for r in entity_records if _version(r) < failed_at)
 
 
 def _version(record: StreamRecord) -> int:

@@ -13,7 +13,7 @@ version in order (re-seeing a version only with identical content).
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -98,6 +98,7 @@ class Recorder:
     def __init__(self, app: Cqrs) -> None:
         self.seen: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
         self.already_committed: list[tuple[str, str, int, int]] = []
+        self.undone: list[tuple[str, str, int]] = []
         self._app = app
         self._client = make_clients(app.settings).dynamodb  # not counted by the injector
 
@@ -115,8 +116,39 @@ class Recorder:
         if current >= command.version:  # up() must run before its version is committed
             self.already_committed.append((*key, command.version, current))
 
-    def down(self, command: Command[Any]) -> None:  # handlers never fail here
-        raise AssertionError("down() without a failing handler")
+    def down(self, command: Command[Any]) -> None:  # a later handler failed: up() again later
+        self.undone.append((command.pk, remove_version(command.sk), command.version))
+
+
+class Flaky:
+    """A custom projection (after the recorder) that fails scheduled sightings of a version.
+
+    ``fail`` holds ``(pk, sk, version, nth)``: the ``nth`` time it is shown that
+    version, it raises. ``poison`` versions fail every time until ``healed``.
+    """
+
+    def __init__(self) -> None:
+        self.fail: set[tuple[str, str, int, int]] = set()
+        self.poison: set[tuple[str, str, int]] = set()
+        self.healed = False
+        self.shown: Counter[tuple[str, str, int]] = Counter()
+        self.raised = 0
+
+    def up(self, command: Command[Any]) -> None:
+        key = (command.pk, remove_version(command.sk), command.version)
+        self.shown[key] += 1
+        if (*key, self.shown[key]) in self.fail or (key in self.poison and not self.healed):
+            self.raised += 1
+            raise RuntimeError(f"handler fault on {key}, sighting {self.shown[key]}")
+
+    def down(self, command: Command[Any]) -> None:
+        raise AssertionError("down() is only called on handlers whose up() succeeded")
+
+    def reset(self) -> None:
+        self.fail.clear()
+        self.poison.clear()
+        self.healed = False
+        self.shown.clear()
 
 
 def scan(app: Cqrs, table: str) -> list[dict[str, Any]]:
@@ -141,10 +173,12 @@ class World:
     plain: Cqrs
     handled: Cqrs
     recorder: Recorder
+    flaky: Flaky
     records: list[dict[str, Any]]
     commands: list[dict[str, Any]]  # every versioned command item, all entity types
     schedules: int = 0
     faults_fired: int = 0
+    handler_faults: int = 0
     partial_failures: int = 0
     raised: int = 0
     kinds: set[tuple[str, str, str]] = field(default_factory=set)
@@ -154,15 +188,18 @@ class World:
             tables = self.plain.schema.entity_tables(entity)
             clear(self.plain, tables.data)
             clear(self.plain, tables.history)
+        clear(self.plain, self.plain.sync_failures.table)
         self.recorder.seen.clear()
         self.recorder.already_committed.clear()
+        self.recorder.undone.clear()
+        self.flaky.reset()
 
 
 def make_world(app: Cqrs) -> World:
-    recorder = Recorder(app)
+    recorder, flaky = Recorder(app), Flaky()
     handled = Cqrs(app.settings, clients=app.clients)
     for entity in ENTITIES:
-        handled.register(entity, handlers=[recorder])
+        handled.register(entity, handlers=[recorder, flaky])
     records = publish_log(app)
     commands = [
         c
@@ -170,7 +207,7 @@ def make_world(app: Cqrs) -> World:
         for c in scan(app, app.schema.entity_tables(entity).command)
         if version_of(str(c.get("sk", ""))) is not None
     ]
-    return World(app, handled, recorder, records, commands)
+    return World(app, handled, recorder, flaky, records, commands)
 
 
 def check_recovered(w: World, *, with_handler: bool) -> None:
@@ -187,6 +224,7 @@ def check_recovered(w: World, *, with_handler: bool) -> None:
     assert data == want_data
     assert history == want_history  # each version equals the state after that version
     assert history_count == len(w.commands)  # ... and is there exactly once
+    assert w.plain.sync_failures.failing() == []  # nothing stuck; rows of recovered ones pruned
     if not with_handler:
         return
     by_entity: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
@@ -215,6 +253,16 @@ faults = st.builds(
     when=st.sampled_from(("before", "after")),
     kind=st.sampled_from(("throttle", "timeout")),
 )
+
+
+def handler_faults(commands: list[dict[str, Any]]) -> st.SearchStrategy[tuple[str, str, int, int]]:
+    """``(pk, sk, version, nth)``: the handler fails the nth sighting of a logged version.
+
+    At most twice per version, below the attempts that make an entity stuck."""
+    versions = sorted((c["pk"], remove_version(c["sk"]), int(c["version"])) for c in commands)
+    return st.builds(
+        lambda version, nth: (*version, nth), st.sampled_from(versions), st.sampled_from((1, 1, 2))
+    )
 
 
 @st.composite
@@ -305,13 +353,23 @@ def test_any_fault_schedule_recovers(cqrs_app: Cqrs, capsys: pytest.CaptureFixtu
         schedule=st.lists(faults, min_size=1, max_size=4, unique=True),
         plan=plans(w.records),
         with_handler=st.booleans(),
+        handler_faults=st.lists(handler_faults(w.commands), min_size=1, max_size=3, unique=True),
     )
-    def check(schedule: list[Fault], plan: DeliveryPlan, with_handler: bool) -> None:
+    def check(
+        schedule: list[Fault],
+        plan: DeliveryPlan,
+        with_handler: bool,
+        handler_faults: list[tuple[str, str, int, int]],
+    ) -> None:
         w.reset()
         app = w.handled if with_handler else w.plain
+        if with_handler:
+            w.flaky.fail.update(handler_faults)
         with FaultInjector(app.clients.dynamodb, schedule) as inj:
             log = deliver(app, w.records, plan)
         w.schedules += 1
+        w.handler_faults += w.flaky.raised
+        w.flaky.raised = 0
         w.partial_failures += log.partial_failures
         w.raised += log.raised
         w.faults_fired += len(inj.injected)
@@ -323,7 +381,8 @@ def test_any_fault_schedule_recovers(cqrs_app: Cqrs, capsys: pytest.CaptureFixtu
         print(
             f"\nfault schedules tried: {w.schedules}, faults fired: {w.faults_fired}, "
             f"distinct (operation, when, kind) fired: {len(w.kinds)}, "
-            f"partial batch failures: {w.partial_failures}, handler raised: {w.raised}"
+            f"partial batch failures: {w.partial_failures}, handler raised: {w.raised}, "
+            f"handler faults: {w.handler_faults}"
         )
     assert w.schedules >= min(EXAMPLES, 20)
     assert w.faults_fired > 0
@@ -345,3 +404,39 @@ def test_current_version_read_fault_recovers(cqrs_app: Cqrs, when: str) -> None:
         deliver(w.plain, w.records, plan)
     assert inj.injected, f"GetItem was not called: {dict(inj.calls)}"
     check_recovered(w, with_handler=False)
+
+
+def test_a_poison_entity_is_stuck_and_every_other_entity_recovers(cqrs_app: Cqrs) -> None:
+    """A handler always fails ORDER#acme / ORDER#1 at version 2, under DynamoDB faults too:
+    delivery still completes; the rest of the log is applied, that entity waits at
+    version 1 and is listed as stuck; once the handler is fixed, redrive completes it."""
+    w = make_world(cqrs_app)
+    poisoned = ("ORDER#acme", "ORDER#1")
+    w.flaky.poison.add((*poisoned, 2))
+    schedule = [Fault("UpdateItem", 2, "after", "timeout"), Fault("BatchGetItem", 3)]
+
+    with FaultInjector(w.handled.clients.dynamodb, schedule) as inj:
+        log = deliver(w.handled, w.records, DeliveryPlan(batch_size=3, redeliver=[0]))
+
+    assert inj.injected and log.partial_failures >= cqrs_app.settings.sync_max_attempts - 1
+    (stuck,) = w.plain.sync_failures.failing()
+    assert (stuck.key, stuck.failed_version, stuck.stuck, stuck.data_version) == (
+        poisoned, 2, True, 1
+    )  # fmt: skip
+    assert stuck.waiting_through == 4
+    waiting = [c for c in w.commands if (c["pk"], remove_version(c["sk"])) == poisoned
+               and int(c["version"]) >= 2]  # fmt: skip
+    want_data, want_history = expected_read_model([c for c in w.commands if c not in waiting])
+    data: dict[tuple[str, str], Any] = {}
+    history: dict[tuple[str, str], Any] = {}
+    for entity in ENTITIES:
+        tables = w.plain.schema.entity_tables(entity)
+        data.update({(i["pk"], i["sk"]): i for i in scan(w.plain, tables.data)})
+        history.update({(i["pk"], i["sk"]): i for i in scan(w.plain, tables.history)})
+    assert data == want_data and history == want_history
+
+    w.flaky.healed = True
+    (result,) = w.handled.sync_failures.redrive("order")
+
+    assert result.ok and result.applied_through == 4
+    check_recovered(w, with_handler=True)

@@ -38,7 +38,7 @@ def test_creates_every_table_with_keys_index_stream_and_ttl(moto_client):
     names = sorted(moto_client.list_tables()["TableNames"])
     assert names == sorted(
         [f"dev-shop-{e}-{k}" for e in ("order", "cat") for k in ("command", "data", "history")]
-        + ["dev-shop-migrations", "dev-shop-sequences", "dev-shop-tasks"]
+        + ["dev-shop-migrations", "dev-shop-sequences", "dev-shop-sync-failures", "dev-shop-tasks"]
     )
     assert {c.action for c in changes} == {"create-table", "enable-ttl"}
     command = describe(moto_client, "dev-shop-order-command")
@@ -56,8 +56,11 @@ def test_creates_every_table_with_keys_index_stream_and_ttl(moto_client):
     ]
     assert index["Projection"] == {"ProjectionType": "ALL"}
     assert "StreamSpecification" not in describe(moto_client, "dev-shop-order-history")
-    for name in names:  # TTL on from the first run (MBC needs a second one)
+    for name in names:  # TTL on from the first run (MBC needs a second one) ...
         ttl = moto_client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if name == "dev-shop-sync-failures":  # ... but a stuck entity must not expire away
+            assert ttl["TimeToLiveStatus"] == "DISABLED"
+            continue
         assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
 
 
@@ -65,7 +68,7 @@ def test_second_run_changes_nothing(moto_client):
     migrate_tables(moto_client, schema().definitions())
     lines: list[str] = []
     assert migrate_tables(moto_client, schema().definitions(), echo=lines.append) == []
-    assert len(lines) == 9 and all(line.startswith("up to date") for line in lines)
+    assert len(lines) == 10 and all(line.startswith("up to date") for line in lines)
 
 
 def test_fixes_drift_without_deleting_anything(moto_client):
@@ -121,7 +124,7 @@ def test_fixes_drift_without_deleting_anything(moto_client):
 def test_dry_run_reports_and_changes_nothing(moto_client):
     lines: list[str] = []
     changes = migrate_tables(moto_client, schema().definitions(), dry_run=True, echo=lines.append)
-    assert len(changes) == 18  # 9 tables, each created with TTL
+    assert len(changes) == 19  # 10 tables, each created; 9 with TTL
     assert all(line.startswith("would ") for line in lines)
     assert moto_client.list_tables()["TableNames"] == []
 
@@ -165,7 +168,7 @@ def test_cli_migrate_is_idempotent_and_prints(moto_client, capsys):
     assert moto_client.list_tables()["TableNames"] == []
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert "create-table cli-cat-data" in first and "changed 18" in first
+    assert "create-table cli-cat-data" in first and "changed 19" in first
     assert main(args) == 0
     assert "changed 0" in capsys.readouterr().out
 

@@ -55,6 +55,8 @@ TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     ),
     "history": ("dynamodb:PutItem", "dynamodb:BatchWriteItem"),
     "tasks": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    # Recording a failed attempt; listing and redrive run from operators' machines.
+    "sync-failures": ("dynamodb:GetItem", "dynamodb:PutItem"),
 }
 
 #: Actions Lambda's event source mapping needs on a stream (the function role's).
