@@ -36,6 +36,11 @@ _EXPORTS = {
     "NotFoundError": "errors",
     "OperationalError": "errors",
     "TableNotFoundError": "errors",
+    "CommandNotAppliedError": "errors",
+    "SyncTimeoutError": "errors",
+    "EntityStuckEvent": "notifications",
+    "SyncFailure": "sync_failures",
+    "SyncFailures": "sync_failures",
     "ThrottledError": "errors",
     "ProgrammingError": "errors",
     "UnknownEntityError": "errors",
@@ -63,6 +68,7 @@ __all__ = [
     "VERSION_LATEST",
     "Command",
     "CommandInput",
+    "CommandNotAppliedError",
     "CommandPartialInput",
     "CommandStatusEvent",
     "ConfigurationError",
@@ -72,6 +78,7 @@ __all__ = [
     "DataSyncHandler",
     "Entity",
     "EntitySpec",
+    "EntityStuckEvent",
     "Event",
     "EventBus",
     "HistoryRecord",
@@ -94,6 +101,9 @@ __all__ = [
     "SequenceNumber",
     "SequenceService",
     "Settings",
+    "SyncFailure",
+    "SyncFailures",
+    "SyncTimeoutError",
     "TableNotFoundError",
     "Task",
     "TaskService",
@@ -109,6 +119,7 @@ if TYPE_CHECKING:
     from .app import Cqrs, Entity
     from .entity import EntitySpec
     from .errors import (
+        CommandNotAppliedError,
         ConfigurationError,
         CqrsError,
         IntegrityError,
@@ -120,6 +131,7 @@ if TYPE_CHECKING:
         NotFoundError,
         OperationalError,
         ProgrammingError,
+        SyncTimeoutError,
         TableNotFoundError,
         TenantMismatchError,
         ThrottledError,
@@ -138,7 +150,7 @@ if TYPE_CHECKING:
         InvokeContext,
         Page,
     )
-    from .notifications import CommandStatusEvent, Notifier
+    from .notifications import CommandStatusEvent, EntityStuckEvent, Notifier
     from .projection import DataSyncHandler
     from .sequences import (
         InvalidSequenceFormatError,
@@ -148,6 +160,7 @@ if TYPE_CHECKING:
         SequenceService,
     )
     from .settings import Settings
+    from .sync_failures import SyncFailure, SyncFailures
     from .tasks import PermanentTaskError, Task, TaskService, TaskStatus
 
 

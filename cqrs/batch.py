@@ -29,11 +29,24 @@ def batch_put(
     on_chunk: Callable[[int], None] | None = None,
 ) -> int:
     """Put ``items`` with ``BatchWriteItem`` (25 per request); returns the request count."""
+    requests = [{"PutRequest": {"Item": serialize(i)}} for i in items]
+    return _batch_write(client, table, requests, on_chunk)
+
+
+def batch_delete(client: DynamoDBClient, table: str, keys: Sequence[Item]) -> int:
+    """Delete ``keys`` with ``BatchWriteItem`` (25 per request); returns the request count."""
+    return _batch_write(client, table, [{"DeleteRequest": {"Key": serialize(k)}} for k in keys])
+
+
+def _batch_write(
+    client: DynamoDBClient,
+    table: str,
+    requests: Sequence[Any],
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
     requests_made = 0
-    for start in range(0, len(items), BATCH_WRITE_LIMIT):
-        pending: list[Any] = [
-            {"PutRequest": {"Item": serialize(i)}} for i in items[start : start + BATCH_WRITE_LIMIT]
-        ]
+    for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+        pending = list(requests[start : start + BATCH_WRITE_LIMIT])
         for attempt in range(_ATTEMPTS):
             with dynamo_errors(f"batch write {table}"):
                 resp = client.batch_write_item(RequestItems={table: pending})
@@ -45,7 +58,7 @@ def batch_put(
         else:
             raise OperationalError(f"batch write {table}: items still unprocessed after retries")
         if on_chunk:
-            on_chunk(min(start + BATCH_WRITE_LIMIT, len(items)))
+            on_chunk(min(start + BATCH_WRITE_LIMIT, len(requests)))
     return requests_made
 
 

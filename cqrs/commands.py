@@ -21,6 +21,7 @@ from .batch import batch_get
 from .clients import dynamo_errors, error_code, translate
 from .codec import Item, deserialize, item_size, serialize
 from .errors import (
+    CommandNotAppliedError,
     InterfaceError,
     InvalidAttributesError,
     ItemTooLargeError,
@@ -34,9 +35,9 @@ from .keys import (
     VERSION_FIRST,
     VERSION_LATEST,
     add_version,
+    check_tenant,
     make_id,
     remove_version,
-    tenant_of,
     validate_key,
     validate_part,
     version_of,
@@ -113,33 +114,58 @@ class CommandService(Generic[AttrT]):
         return command
 
     # -- reading commands --------------------------------------------------------
+    # Each takes ``context`` like every DataService/HistoryService read: without it a
+    # tenant-scoped caller had no way to refuse another tenant's commands.
 
-    def get(self, pk: str, sk: str, version: int | None = None) -> Command[AttrT] | None:
-        """One stored command: ``version`` (or the version in ``sk``), else the latest."""
+    def get(
+        self,
+        pk: str,
+        sk: str,
+        version: int | None = None,
+        *,
+        context: InvokeContext | None = None,
+    ) -> Command[AttrT] | None:
+        """One stored command: ``version`` (or the version in ``sk``), else the latest.
+
+        With ``context``, a key of another tenant raises :class:`TenantMismatchError`.
+        """
         base_sk = remove_version(sk)
         validate_key(pk, base_sk)
+        check_tenant(pk, context)
         version = version if version is not None else version_of(sk)
         item = self._get_command(pk, base_sk, version) if version else self._latest(pk, base_sk)
         return self._spec.command_model(item) if item else None
 
-    def latest_version(self, pk: str, sk: str) -> int:
+    def latest_version(self, pk: str, sk: str, *, context: InvokeContext | None = None) -> int:
         """The latest accepted version of an entity (0 if none)."""
         validate_key(pk, remove_version(sk))
+        check_tenant(pk, context)
         item = self._latest(pk, remove_version(sk))
         return int(item["version"]) if item else 0
 
-    def is_applied(self, pk: str, sk: str, version: int) -> bool:
+    def is_applied(
+        self, pk: str, sk: str, version: int, *, context: InvokeContext | None = None
+    ) -> bool:
         """True once the read model reflects ``version`` (data version ≥ version)."""
+        check_tenant(pk, context)
         return self._data_version(pk, remove_version(sk)) >= version
 
     def wait_until_applied(
-        self, pk: str, sk: str, version: int, *, timeout: float = 10.0, interval: float = 0.05
+        self,
+        pk: str,
+        sk: str,
+        version: int,
+        *,
+        timeout: float = 10.0,
+        interval: float = 0.05,
+        context: InvokeContext | None = None,
     ) -> None:
         """Block until the read model reflects ``version``, polling with backoff.
 
         Raises :class:`~cqrs.errors.SyncTimeoutError` after ``timeout`` seconds. Something
         must be synchronizing (Lambda, ``cqrs sync --follow`` or ``cqrs dev``).
         """
+        check_tenant(pk, context)
         deadline = time.monotonic() + timeout
         while not self.is_applied(pk, sk, version):
             remaining = deadline - time.monotonic()
@@ -262,8 +288,7 @@ class CommandService(Generic[AttrT]):
     def _check_key(self, pk: str, sk: str, context: InvokeContext) -> None:
         validate_key(pk, sk)
         validate_part("tenant code", context.tenant_code)
-        if tenant_of(pk) != context.tenant_code:
-            raise TenantMismatchError(tenant_of(pk), context.tenant_code)
+        check_tenant(pk, context)
 
     # -- writing -----------------------------------------------------------------
 
@@ -271,11 +296,17 @@ class CommandService(Generic[AttrT]):
         if item is None:
             return None
         self._write(item)
+        command = self._spec.command_model(item)
         if project:
             outcome = self._projector.apply([item])[(item["pk"], remove_version(item["sk"]))]
-            if outcome.error is not None:
-                raise outcome.error
-        return self._spec.command_model(item)
+            if outcome.error is not None:  # stored all the same: say so, or callers republish
+                raise CommandNotAppliedError(
+                    f"command {item['pk']} / {item['sk']} is stored, but applying it to "
+                    f"{self.tables.data} failed (the stream will apply it): {outcome.error}",
+                    command=command,
+                    cause=outcome.error,
+                ) from outcome.error
+        return command
 
     def _write(self, item: Item) -> None:
         try:

@@ -257,6 +257,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     app = build(args)
     view = load_entity_view(app.entity(args.entity), args.pk, remove_version(args.sk))
     sys.stdout.write(render_entity_view(view))
+    if "sync-failures" in app.schema.system_tables:  # why later versions are not synced
+        failure = app.sync_failures.get(args.entity, args.pk, remove_version(args.sk))
+        if failure is not None:
+            state = "STUCK" if failure.stuck else "retrying"
+            print(
+                f"sync {state} at version {failure.failed_version} after {failure.attempts} "
+                f"attempt(s) since {failure.first_failed_at}: {failure.error}"
+                + (f"\n  fix the cause, then: cqrs redrive {args.entity}" if failure.stuck else "")
+            )
     return 0 if view.found else 1
 
 

@@ -15,6 +15,11 @@ Every error the framework raises derives from :class:`CqrsError`. Branches say
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import Command
+
 
 class CqrsError(Exception):
     """Base class of every error raised by cqrs. ``cause`` keeps the original exception."""
@@ -90,6 +95,19 @@ class NotFoundError(IntegrityError):
 
 class OperationalError(CqrsError):
     """DynamoDB or the network failed. Safe to retry."""
+
+
+class CommandNotAppliedError(OperationalError):
+    """``publish_sync`` stored the command, but applying it to the read model failed.
+
+    The command is in the log (``command``) and the synchronizer applies it from the
+    stream, so do not publish it again (the retry would conflict with it). ``cause``
+    says why the projection failed.
+    """
+
+    def __init__(self, message: str, *, command: Command[Any], cause: BaseException) -> None:
+        super().__init__(message, cause=cause)
+        self.command = command
 
 
 class TableNotFoundError(OperationalError):

@@ -22,12 +22,14 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from .app import Cqrs
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 When = Literal["before", "after"]
 Kind = Literal["throttle", "timeout"]
@@ -208,3 +210,28 @@ def deliver(app: Cqrs, records: Sequence[dict[str, Any]], plan: DeliveryPlan) ->
                 f"batch still failing after {plan.max_attempts} attempts: {log.errors[-3:]!r}"
             )
     return log
+
+
+def fault_search(examples: int, seed: int) -> Callable[[F], F]:
+    """Hypothesis settings for a search over fault schedules (decorate the ``@given`` test).
+
+    A fixed ``seed`` keeps CI stable; no shrinking (a failing example replays a whole
+    delivery, slow to shrink), no example database, health checks that only flag slowness
+    and function-scoped fixtures (the world is reset per example) turned off.
+    """
+    import hypothesis
+
+    def decorate(test: F) -> F:
+        configured = hypothesis.settings(
+            max_examples=examples,
+            deadline=None,
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.reuse, hypothesis.Phase.generate],
+            suppress_health_check=[
+                hypothesis.HealthCheck.too_slow,
+                hypothesis.HealthCheck.function_scoped_fixture,
+            ],
+            database=None,
+        )(test)
+        return hypothesis.seed(seed)(configured)
+
+    return decorate

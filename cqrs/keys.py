@@ -7,7 +7,12 @@ text after the last ``#`` of pk; ``id = pk + "#" + base sk``.
 
 from __future__ import annotations
 
-from .errors import InvalidKeyError
+from typing import TYPE_CHECKING
+
+from .errors import InvalidKeyError, TenantMismatchError
+
+if TYPE_CHECKING:
+    from .models import InvokeContext
 
 KEY_SEPARATOR = "#"
 VERSION_SEPARATOR = "@"
@@ -85,3 +90,12 @@ def validate_key(pk: str, sk: str) -> None:
         not part for part in sk.split(KEY_SEPARATOR)
     ):
         raise InvalidKeyError(f"key {pk!r} / {sk!r} has an empty part between '#'")
+
+
+def check_tenant(pk_or_tenant: str, context: InvokeContext | None, *, is_pk: bool = True) -> None:
+    """Refuse another tenant's key (or tenant code) when a context is given; ``None``: trusted."""
+    if context is None:
+        return
+    tenant = tenant_of(pk_or_tenant) if is_pk else pk_or_tenant
+    if tenant != context.tenant_code:
+        raise TenantMismatchError(tenant, context.tenant_code)

@@ -9,9 +9,16 @@ from typing import TYPE_CHECKING, Any, Generic
 from .clients import dynamo_errors
 from .codec import Item, deserialize, serialize
 from .commands import latest_command
-from .errors import InterfaceError, TenantMismatchError
+from .errors import InterfaceError
 from .items import CREATION_FIELDS, data_item
-from .keys import add_version, remove_version, tenant_of, validate_key, validate_part, version_of
+from .keys import (
+    add_version,
+    check_tenant,
+    remove_version,
+    validate_key,
+    validate_part,
+    version_of,
+)
 from .models import AttrT, Command, DataRecord, HistoryRecord, InvokeContext, Page
 from .schema import CODE_INDEX
 
@@ -22,15 +29,6 @@ if TYPE_CHECKING:
     from .schema import EntityTables
 
 _NOT_DELETED = "attribute_not_exists(isDeleted) OR isDeleted = :false"
-
-
-def check_tenant(pk_or_tenant: str, context: InvokeContext | None, *, is_pk: bool = True) -> None:
-    """Refuse access to another tenant's keys when a context is given."""
-    if context is None:
-        return
-    tenant = tenant_of(pk_or_tenant) if is_pk else pk_or_tenant
-    if tenant != context.tenant_code:
-        raise TenantMismatchError(tenant, context.tenant_code)
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -93,8 +91,16 @@ class DataService(Generic[AttrT]):
             return None
         return self._spec.data_model(item)
 
-    def get_item(self, pk: str, sk: str, *, consistent: bool = False) -> Item | None:
+    def get_item(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        consistent: bool = False,
+        context: InvokeContext | None = None,
+    ) -> Item | None:
         """The raw stored data row (camelCase dict), or ``None``."""
+        check_tenant(pk, context)  # public too: it must honour a context like get() does
         with dynamo_errors(f"get {self.tables.data}"):
             resp = self._client.get_item(
                 TableName=self.tables.data,

@@ -180,9 +180,9 @@ from .errors import (
     OperationalError,
     ProgrammingError,
 )
-from .keys import KEY_SEPARATOR, validate_part
+from .keys import KEY_SEPARATOR, check_tenant, validate_part
 from .models import InvokeContext
-from .reads import check_tenant, decode_cursor, encode_cursor
+from .reads import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -605,7 +605,10 @@ class TaskService:
             kwargs["FilterExpression"] = "attribute_not_exists(parentSk)"
         kwargs["ExpressionAttributeValues"] = serialize(values)
         items: builtins.list[Item] = []
-        start = decode_cursor(cursor) if cursor else None
+        # A cursor is a position inside one partition: refuse one from another tenant (or
+        # task type), as DataService.list_by_pk does, instead of handing it to DynamoDB
+        # (moto silently ignores a foreign start key; engines differ, so never send one).
+        start = decode_cursor(cursor, pk, values.get(":type")) if cursor else None
         while True:
             page = dict(kwargs, Limit=limit - len(items))
             if start:

@@ -81,17 +81,25 @@ def cqrs_tables_dir() -> Path:
     return Path(os.environ.get("CQRS_TABLES_DIR", "tables"))
 
 
-@pytest.fixture
-def cqrs_app(cqrs_tables_dir: Path) -> Iterator[Cqrs]:
-    """A migrated app on a fresh in-process moto, or on ``CQRS_TEST_ENDPOINT_URL``."""
+@contextmanager
+def migrated_app(tables_dir: Path) -> Iterator[Cqrs]:
+    """A migrated app on a fresh in-process moto, or on ``CQRS_TEST_ENDPOINT_URL``
+    (for fixtures of any scope)."""
     endpoint = external_engine()
     if endpoint:
-        yield make_test_app(cqrs_tables_dir, endpoint)
+        yield make_test_app(tables_dir, endpoint)
         return
     from moto import mock_aws
 
     with mock_aws():
-        yield make_test_app(cqrs_tables_dir, None)
+        yield make_test_app(tables_dir, None)
+
+
+@pytest.fixture
+def cqrs_app(cqrs_tables_dir: Path) -> Iterator[Cqrs]:
+    """A migrated app on a fresh in-process moto, or on ``CQRS_TEST_ENDPOINT_URL``."""
+    with migrated_app(cqrs_tables_dir) as app:
+        yield app
 
 
 @pytest.fixture
@@ -109,6 +117,33 @@ def stream_records(app: Cqrs) -> list[dict[str, Any]]:
     from .stream_reader import MemoryCheckpoints
 
     return app.follower(checkpoints=MemoryCheckpoints()).read_records()
+
+
+def table_items(app: Cqrs, table: str, *, pk: str | None = None) -> list[dict[str, Any]]:
+    """Every item of ``table`` (only partition ``pk`` if given): consistent, all pages."""
+    from .codec import deserialize, serialize
+
+    client = app.clients.dynamodb
+    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    if pk is not None:
+        kwargs["KeyConditionExpression"] = "pk = :pk"
+        kwargs["ExpressionAttributeValues"] = serialize({":pk": pk})
+    read = client.query if pk is not None else client.scan
+    items: list[dict[str, Any]] = []
+    while True:
+        resp = read(**kwargs)
+        items += [deserialize(i) for i in resp["Items"]]
+        if "LastEvaluatedKey" not in resp:
+            return items
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def clear_table(app: Cqrs, table: str) -> None:
+    """Delete every item of ``table`` (tests resetting a read model between runs)."""
+    from .batch import batch_delete
+
+    batch_delete(app.clients.dynamodb, table, [{"pk": i["pk"], "sk": i["sk"]}
+                                               for i in table_items(app, table)])  # fmt: skip
 
 
 def free_port() -> int:

@@ -188,6 +188,7 @@ def test_function(schema: Schema, template: dict[str, Any]) -> None:
     assert variables["CQRS_TABLE_PREFIX"] == schema.prefix
     assert variables["CQRS_APP"] == "shop.app:cqrs"
     assert variables["CQRS_TABLES_DIR"] == "/var/task/tables"
+    assert variables["CQRS_SYNC_MAX_ATTEMPTS"] == "5"
 
 
 def test_no_app_means_no_cqrs_app(schema: Schema) -> None:
@@ -238,9 +239,11 @@ def test_tunables_reach_the_template(schema: Schema) -> None:
         batch_size=50,
         maximum_retry_attempts=3,
         maximum_record_age_seconds=600,
+        sync_max_attempts=4,
     )
     props = _function(template)["Properties"]
     assert (props["MemorySize"], props["Timeout"]) == (1024, 120)
+    assert props["Environment"]["Variables"]["CQRS_SYNC_MAX_ATTEMPTS"] == "4"
     for mapping in _of_type(template, MAPPING).values():
         p = mapping["Properties"]
         assert (p["BatchSize"], p["MaximumRetryAttempts"], p["MaximumRecordAgeInSeconds"]) == (
@@ -255,6 +258,8 @@ def test_tunables_reach_the_template(schema: Schema) -> None:
     [
         {"batch_size": 0},
         {"maximum_retry_attempts": -1},
+        {"maximum_retry_attempts": 3},  # Lambda gives up (4 attempts) before 5 make it stuck
+        {"sync_max_attempts": 0},
         {"maximum_record_age_seconds": -1},
         {"timeout": 901},
         {"memory_size": 64},

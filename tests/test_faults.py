@@ -19,16 +19,16 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cqrs import Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
 from cqrs.clients import make_clients
 from cqrs.codec import deserialize, serialize
-from cqrs.faults import DeliveryPlan, Fault, FaultInjector, deliver, make_error
+from cqrs.faults import DeliveryPlan, Fault, FaultInjector, deliver, fault_search, make_error
 from cqrs.keys import remove_version, version_of
 from cqrs.rebuild import expected_read_model
-from cqrs.testing import stream_records
+from cqrs.testing import clear_table, stream_records, table_items
 
 OPERATIONS = ("UpdateItem", "BatchWriteItem", "BatchGetItem", "GetItem")
 ENTITIES = ("order", "cat")
@@ -151,23 +151,6 @@ class Flaky:
         self.shown.clear()
 
 
-def scan(app: Cqrs, table: str) -> list[dict[str, Any]]:
-    client, items, kwargs = app.clients.dynamodb, [], {"TableName": table, "ConsistentRead": True}
-    while True:
-        resp = client.scan(**kwargs)
-        items += [deserialize(i) for i in resp["Items"]]
-        if "LastEvaluatedKey" not in resp:
-            return items
-        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-
-def clear(app: Cqrs, table: str) -> None:
-    keys = [{"DeleteRequest": {"Key": serialize({"pk": i["pk"], "sk": i["sk"]})}}
-            for i in scan(app, table)]  # fmt: skip
-    for start in range(0, len(keys), 25):
-        app.clients.dynamodb.batch_write_item(RequestItems={table: keys[start : start + 25]})
-
-
 @dataclass
 class World:
     plain: Cqrs
@@ -186,9 +169,9 @@ class World:
     def reset(self) -> None:
         for entity in ENTITIES:
             tables = self.plain.schema.entity_tables(entity)
-            clear(self.plain, tables.data)
-            clear(self.plain, tables.history)
-        clear(self.plain, self.plain.sync_failures.table)
+            clear_table(self.plain, tables.data)
+            clear_table(self.plain, tables.history)
+        clear_table(self.plain, self.plain.sync_failures.table)
         self.recorder.seen.clear()
         self.recorder.already_committed.clear()
         self.recorder.undone.clear()
@@ -204,7 +187,7 @@ def make_world(app: Cqrs) -> World:
     commands = [
         c
         for entity in ENTITIES
-        for c in scan(app, app.schema.entity_tables(entity).command)
+        for c in table_items(app, app.schema.entity_tables(entity).command)
         if version_of(str(c.get("sk", ""))) is not None
     ]
     return World(app, handled, recorder, flaky, records, commands)
@@ -217,8 +200,8 @@ def check_recovered(w: World, *, with_handler: bool) -> None:
     history_count = 0
     for entity in ENTITIES:
         tables = w.plain.schema.entity_tables(entity)
-        data.update({(i["pk"], i["sk"]): i for i in scan(w.plain, tables.data)})
-        rows = scan(w.plain, tables.history)
+        data.update({(i["pk"], i["sk"]): i for i in table_items(w.plain, tables.data)})
+        rows = table_items(w.plain, tables.history)
         history_count += len(rows)
         history.update({(i["pk"], i["sk"]): i for i in rows})
     assert data == want_data
@@ -341,14 +324,7 @@ def test_named_fault_schedules_recover(cqrs_app: Cqrs, with_handler: bool) -> No
 def test_any_fault_schedule_recovers(cqrs_app: Cqrs, capsys: pytest.CaptureFixture[str]) -> None:
     w = make_world(cqrs_app)
 
-    @seed(SEED)
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking is slow here
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-        database=None,
-    )
+    @fault_search(EXAMPLES, SEED)
     @given(
         schedule=st.lists(faults, min_size=1, max_size=4, unique=True),
         plan=plans(w.records),
@@ -431,8 +407,8 @@ def test_a_poison_entity_is_stuck_and_every_other_entity_recovers(cqrs_app: Cqrs
     history: dict[tuple[str, str], Any] = {}
     for entity in ENTITIES:
         tables = w.plain.schema.entity_tables(entity)
-        data.update({(i["pk"], i["sk"]): i for i in scan(w.plain, tables.data)})
-        history.update({(i["pk"], i["sk"]): i for i in scan(w.plain, tables.history)})
+        data.update({(i["pk"], i["sk"]): i for i in table_items(w.plain, tables.data)})
+        history.update({(i["pk"], i["sk"]): i for i in table_items(w.plain, tables.history)})
     assert data == want_data and history == want_history
 
     w.flaky.healed = True

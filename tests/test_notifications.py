@@ -12,7 +12,7 @@ import injector
 import pytest
 
 from cqrs import Cqrs
-from cqrs.errors import OperationalError
+from cqrs.errors import CommandNotAppliedError, OperationalError
 from cqrs.event_bus import EventBus
 from cqrs.events import Event
 from cqrs.notifications import TOPIC_ENV, CommandStatusEvent, Notifier
@@ -282,8 +282,9 @@ def test_failed_version_and_publish_sync_statuses(cqrs_app: Any) -> None:
     orders = cqrs_app.register("order", handlers=[Fails()])
     ctx = InvokeContext(tenant_code="acme")
     orders.commands.publish_sync(_order("1"), ctx)
-    with pytest.raises(ValueError, match="boom"):
+    with pytest.raises(CommandNotAppliedError, match="boom") as info:
         orders.commands.publish_sync(_order("1", 1), ctx)
+    assert isinstance(info.value.cause, ValueError) and info.value.command.version == 2
     assert seen == [
         ("ORDER#1@1", "applied", None),
         ("ORDER#1@2", "failed", "ValueError: boom"),

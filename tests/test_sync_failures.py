@@ -21,7 +21,7 @@ from cqrs.projection import EntityOutcome, MissingCommandError
 from cqrs.rebuild import expected_read_model
 from cqrs.stream_reader import StreamFollower
 from cqrs.sync_failures import SyncFailure, SyncFailures, counts_as_attempt
-from cqrs.testing import RequestCounter, stream_records
+from cqrs.testing import RequestCounter, stream_records, table_items
 
 MAX_ATTEMPTS = 3
 
@@ -64,13 +64,6 @@ def publish(app: Cqrs, code: str, n: int, *, tenant: str = "acme") -> None:
 def data_version(app: Cqrs, code: str, tenant: str = "acme") -> int | None:
     row = app.entity("order").data.get(f"ORDER#{tenant}", f"ORDER#{code}")
     return row.version if row is not None else None
-
-
-def scan(app: Cqrs, table: str) -> list[dict[str, Any]]:
-    from cqrs.codec import deserialize
-
-    items = app.clients.dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
-    return [deserialize(i) for i in items]
 
 
 def alarms(app: Cqrs) -> list[EntityStuckEvent]:
@@ -157,10 +150,10 @@ def test_redrive_applies_the_stuck_entity_through_its_latest_version(app: Cqrs) 
     assert poison.seen == [("ORDER#1", 2), ("ORDER#1", 3), ("ORDER#1", 4)]
     tables = app.entity("order").tables
     want_data, want_history = expected_read_model(
-        [c for c in scan(app, tables.command) if "@" in c["sk"]]
+        [c for c in table_items(app, tables.command) if "@" in c["sk"]]
     )
-    assert {(i["pk"], i["sk"]): i for i in scan(app, tables.data)} == want_data
-    assert {(i["pk"], i["sk"]): i for i in scan(app, tables.history)} == want_history
+    assert {(i["pk"], i["sk"]): i for i in table_items(app, tables.data)} == want_data
+    assert {(i["pk"], i["sk"]): i for i in table_items(app, tables.history)} == want_history
     assert app.sync_failures.failing() == []
     assert app.sync_failures.get("order", "ORDER#acme", "ORDER#1") is None
     assert app.sync_failures.redrive("order") == []
@@ -215,7 +208,7 @@ def test_dynamodb_failures_are_retried_without_counting_towards_stuck(app: Cqrs)
 
     assert len(faults.injected) == polls
     assert [r.failed for r in reports] == [1] * polls
-    assert scan(app, app.sync_failures.table) == []
+    assert table_items(app, app.sync_failures.table) == []
     assert follower.poll().failed == 0 and data_version(app, "1") == 1
 
 
@@ -225,10 +218,10 @@ def test_a_row_left_by_an_entity_that_recovered_is_dropped_by_the_list(app: Cqrs
     follower.poll()  # attempt 1 fails
     poison.healed = True
     assert follower.poll().failed == 0  # attempt 2 succeeds on its own
-    assert len(scan(app, app.sync_failures.table)) == 1  # success costs no request to clear
+    assert len(table_items(app, app.sync_failures.table)) == 1  # success costs no request to clear
 
     assert app.sync_failures.failing() == []
-    assert scan(app, app.sync_failures.table) == []
+    assert table_items(app, app.sync_failures.table) == []
     assert raised == []
 
 
@@ -370,6 +363,11 @@ def test_cli_lists_stuck_entities_and_redrive_needs_the_app(
     assert "(data at 1, 1 version(s) waiting)" in out
     assert "stuck: 1 stuck, 0 retrying" in out
 
+    assert main(["show", "order", "ORDER#acme", "ORDER#1", *common]) == 0
+    out = capsys.readouterr().out
+    assert "sync STUCK at version 2 after 3 attempt(s)" in out
+    assert "cqrs redrive order" in out
+
     assert main(["redrive", "order", *common]) == 2
     assert "pass --app" in capsys.readouterr().err
 
@@ -378,6 +376,10 @@ def test_cli_lists_stuck_entities_and_redrive_needs_the_app(
     assert main(["redrive", "order", "--app", "shop:app", *common]) == 0
     assert "redriven ORDER#acme / ORDER#1: applied through version 3" in capsys.readouterr().out
     assert main(["stuck", *common]) == 0
+    capsys.readouterr()
+    assert main(["show", "order", "ORDER#acme", "ORDER#1", *common]) == 0
+    shown = capsys.readouterr().out
+    assert "version 3" in shown and "sync STUCK" not in shown and "sync retrying" not in shown
 
 
 def test_without_the_table_failures_are_retried_as_before(cqrs_app: Cqrs, tmp_path: Any) -> None:

@@ -48,6 +48,7 @@ def run_template(args: argparse.Namespace) -> int:
             maximum_retry_attempts=args.maximum_retry_attempts,
             maximum_record_age_seconds=args.maximum_record_age,
             log_retention_days=args.log_retention_days,
+            sync_max_attempts=args.sync_max_attempts,
         )
         text = dump_template(template, _template_format(args.format, args.out))
     except CqrsError as exc:
@@ -126,6 +127,12 @@ def _add_tunables(parser: argparse.ArgumentParser) -> None:
         help="seconds before a failing record goes to the dead-letter queue",
     )
     group.add_argument("--log-retention-days", type=int, default=defaults.log_retention_days)
+    group.add_argument(
+        "--sync-max-attempts",
+        type=int,
+        default=defaults.sync_max_attempts,
+        help="failed attempts of a command before its entity is stuck (CQRS_SYNC_MAX_ATTEMPTS)",
+    )
 
 
 def _add_package(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

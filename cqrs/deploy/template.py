@@ -86,6 +86,7 @@ class HandlerSettings:
     maximum_retry_attempts: int = 10
     maximum_record_age_seconds: int = 21600
     log_retention_days: int = 30
+    sync_max_attempts: int = 5  # CQRS_SYNC_MAX_ATTEMPTS: attempts before an entity is stuck
 
     def __post_init__(self) -> None:
         _check_range("memory_size", self.memory_size, 128, 10240)
@@ -94,6 +95,14 @@ class HandlerSettings:
         _check_range("maximum_retry_attempts", self.maximum_retry_attempts, 0, 10000)
         _check_range("maximum_record_age_seconds", self.maximum_record_age_seconds, 60, 604800)
         _check_range("log_retention_days", self.log_retention_days, 1, 3653)
+        _check_range("sync_max_attempts", self.sync_max_attempts, 1, 10000)
+        if self.sync_max_attempts > self.maximum_retry_attempts + 1:
+            # Lambda would send a poison record to the dead-letter queue before cqrs marks
+            # its entity stuck: the alarm and the stuck list would never see it.
+            raise ConfigurationError(
+                f"sync_max_attempts ({self.sync_max_attempts}) must not exceed Lambda's "
+                f"attempts (maximum_retry_attempts + 1 = {self.maximum_retry_attempts + 1})"
+            )
 
 
 def render_template(
@@ -110,6 +119,7 @@ def render_template(
     maximum_retry_attempts: int = HandlerSettings.maximum_retry_attempts,
     maximum_record_age_seconds: int = HandlerSettings.maximum_record_age_seconds,
     log_retention_days: int = HandlerSettings.log_retention_days,
+    sync_max_attempts: int = HandlerSettings.sync_max_attempts,
 ) -> dict[str, Any]:
     """Return the SAM template (a JSON-ready dict) deploying ``schema``.
 
@@ -137,6 +147,7 @@ def render_template(
         maximum_retry_attempts=maximum_retry_attempts,
         maximum_record_age_seconds=maximum_record_age_seconds,
         log_retention_days=log_retention_days,
+        sync_max_attempts=sync_max_attempts,
     )
     tables = _logical_ids(schema.definitions())
     names = _ResourceNames(function_name)
@@ -293,6 +304,7 @@ def _function(
     variables = {
         "CQRS_TABLE_PREFIX": schema.prefix,
         "CQRS_TABLES_DIR": f"{LAMBDA_TASK_ROOT}/{PACKAGED_TABLES_DIR}",
+        "CQRS_SYNC_MAX_ATTEMPTS": str(settings.sync_max_attempts),
     }
     if app:
         variables["CQRS_APP"] = app
