@@ -12,6 +12,7 @@ version in order (re-seeing a version only with identical content).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -193,8 +194,12 @@ def make_world(app: Cqrs) -> World:
     return World(app, handled, recorder, flaky, records, commands)
 
 
-def check_recovered(w: World, *, with_handler: bool) -> None:
-    want_data, want_history = expected_read_model(w.commands)
+def check_recovered(
+    w: World, *, with_handler: bool, commands: list[dict[str, Any]] | None = None
+) -> None:
+    """The read model is exactly what ``commands`` (default: the fixed log) imply."""
+    commands = w.commands if commands is None else commands
+    want_data, want_history = expected_read_model(commands)
     data: dict[tuple[str, str], Any] = {}
     history: dict[tuple[str, str], Any] = {}
     history_count = 0
@@ -206,12 +211,12 @@ def check_recovered(w: World, *, with_handler: bool) -> None:
         history.update({(i["pk"], i["sk"]): i for i in rows})
     assert data == want_data
     assert history == want_history  # each version equals the state after that version
-    assert history_count == len(w.commands)  # ... and is there exactly once
+    assert history_count == len(commands)  # ... and is there exactly once
     assert w.plain.sync_failures.failing() == []  # nothing stuck; rows of recovered ones pruned
     if not with_handler:
         return
     by_entity: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
-    for c in w.commands:
+    for c in commands:
         by_entity[c["pk"], remove_version(c["sk"])][int(c["version"])] = c["sk"]
     assert set(w.recorder.seen) == set(by_entity)
     assert w.recorder.already_committed == []  # (pk, sk, version shown, data version)
@@ -338,30 +343,129 @@ def test_any_fault_schedule_recovers(cqrs_app: Cqrs, capsys: pytest.CaptureFixtu
         handler_faults: list[tuple[str, str, int, int]],
     ) -> None:
         w.reset()
-        app = w.handled if with_handler else w.plain
-        if with_handler:
-            w.flaky.fail.update(handler_faults)
-        with FaultInjector(app.clients.dynamodb, schedule) as inj:
-            log = deliver(app, w.records, plan)
-        w.schedules += 1
-        w.handler_faults += w.flaky.raised
-        w.flaky.raised = 0
-        w.partial_failures += log.partial_failures
-        w.raised += log.raised
-        w.faults_fired += len(inj.injected)
-        w.kinds.update((f.operation, f.when, f.kind) for f in inj.injected)
+        run_schedule(w, w.records, plan, schedule, with_handler, handler_faults)
         check_recovered(w, with_handler=with_handler)
 
     check()
+    report(w, capsys, "fault schedules tried")
+
+
+def run_schedule(
+    w: World,
+    records: list[dict[str, Any]],
+    plan: DeliveryPlan,
+    schedule: list[Fault],
+    with_handler: bool,
+    handler_faults: list[tuple[str, str, int, int]],
+) -> None:
+    """Deliver ``records`` per ``plan`` while ``schedule`` (and the handler) fail; count it."""
+    app = w.handled if with_handler else w.plain
+    if with_handler:
+        w.flaky.fail.update(handler_faults)
+    with FaultInjector(app.clients.dynamodb, schedule) as inj:
+        log = deliver(app, records, plan)
+    w.schedules += 1
+    w.handler_faults += w.flaky.raised
+    w.flaky.raised = 0
+    w.partial_failures += log.partial_failures
+    w.raised += log.raised
+    w.faults_fired += len(inj.injected)
+    w.kinds.update((f.operation, f.when, f.kind) for f in inj.injected)
+
+
+def report(w: World, capsys: pytest.CaptureFixture[str], what: str) -> None:
     with capsys.disabled():
         print(
-            f"\nfault schedules tried: {w.schedules}, faults fired: {w.faults_fired}, "
+            f"\n{what}: {w.schedules}, faults fired: {w.faults_fired}, "
             f"distinct (operation, when, kind) fired: {len(w.kinds)}, "
             f"partial batch failures: {w.partial_failures}, handler raised: {w.raised}, "
             f"handler faults: {w.handler_faults}"
         )
     assert w.schedules >= min(EXAMPLES, 20)
     assert w.faults_fired > 0
+
+
+# -- generated command histories ----------------------------------------------------------
+
+#: One step of a generated history: (entity, tenant, code, operation). The first step on a
+#: key creates it; later ones update it (full), patch it (partial) or soft-delete it.
+history_steps = st.tuples(
+    st.sampled_from(ENTITIES),
+    st.sampled_from(("a", "b")),
+    st.sampled_from(("1", "2")),
+    st.sampled_from(("update", "patch", "delete")),
+)
+
+
+def publish_history(
+    app: Cqrs, steps: list[tuple[str, str, str, str]], run: int
+) -> list[dict[str, Any]]:
+    """Publish a generated history under tenants fresh to this run; return its commands."""
+    created: set[tuple[str, str, str]] = set()
+    pks: set[tuple[str, str]] = set()
+    for i, (entity, tenant_name, code, op) in enumerate(steps):
+        tenant = f"g{run}{tenant_name}"
+        commands, ctx = app.entity(entity).commands, _ctx(tenant, f"u{i}")
+        kind = entity.upper()
+        pks.add((entity, f"{kind}#{tenant}"))
+        if (entity, tenant, code) not in created:
+            created.add((entity, tenant, code))
+            commands.publish_async(_full(entity, tenant, code, 0, attributes={"i": i}), ctx)
+        elif op == "update":
+            commands.publish_async(_full(entity, tenant, code, -1, attributes={"i": i}), ctx)
+        else:
+            change = {"is_deleted": True} if op == "delete" else {"attributes": {f"p{i}": i}}
+            commands.publish_partial_update_async(
+                CommandPartialInput(pk=f"{kind}#{tenant}", sk=f"{kind}#{code}", version=-1,
+                                    **change), ctx)  # fmt: skip
+    return [
+        c
+        for entity, pk in sorted(pks)
+        for c in table_items(app, app.schema.entity_tables(entity).command, pk=pk)
+        if version_of(c["sk"]) is not None
+    ]
+
+
+def _record_id(record: dict[str, Any]) -> tuple[str, str]:
+    """Sequence numbers are per stream: a record is (stream, sequence number)."""
+    return record["eventSourceARN"], record["dynamodb"]["SequenceNumber"]
+
+
+def test_generated_histories_recover_under_faults(
+    cqrs_app: Cqrs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hypothesis writes the command history too: creates, full and partial updates and
+    soft deletes over two entity types, two tenants and two codes, each published for
+    real; its stream records are then delivered under a generated plan and fault schedule."""
+    w = make_world(cqrs_app)
+    seen_records = {_record_id(r) for r in w.records}
+    runs = itertools.count(1)  # fresh tenants per example, replays included
+
+    @fault_search(EXAMPLES, SEED)
+    @given(
+        steps=st.lists(history_steps, min_size=1, max_size=8),
+        schedule=st.lists(faults, min_size=1, max_size=4, unique=True),
+        with_handler=st.booleans(),
+        data=st.data(),
+    )
+    def check(
+        steps: list[tuple[str, str, str, str]],
+        schedule: list[Fault],
+        with_handler: bool,
+        data: st.DataObject,
+    ) -> None:
+        w.reset()
+        commands = publish_history(w.plain, steps, next(runs))
+        records = [r for r in stream_records(w.plain) if _record_id(r) not in seen_records]
+        seen_records.update(_record_id(r) for r in records)
+        assert len(records) == len(commands)  # one INSERT per accepted command
+        plan = data.draw(plans(records))
+        handler_faulted = data.draw(st.lists(handler_faults(commands), max_size=3, unique=True))
+        run_schedule(w, records, plan, schedule, with_handler, handler_faulted)
+        check_recovered(w, with_handler=with_handler, commands=commands)
+
+    check()
+    report(w, capsys, "generated histories tried")
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
