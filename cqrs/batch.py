@@ -1,10 +1,10 @@
-"""Batched reads and writes with DynamoDB's limits and retries of unprocessed items."""
+"""Batched and paginated reads and writes: DynamoDB's limits, unprocessed items, pages."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from .clients import dynamo_errors
 from .codec import Item, deserialize, serialize
@@ -94,3 +94,27 @@ def batch_get(
         else:
             raise OperationalError(f"batch get {table}: keys still unprocessed after retries")
     return out
+
+
+def paginate(
+    client: DynamoDBClient,
+    operation: Literal["query", "scan"],
+    request: Mapping[str, Any],
+    on_page: Callable[[int], None] | None = None,
+) -> Iterator[Item]:
+    """Every item a ``Query`` or ``Scan`` returns, following ``LastEvaluatedKey`` page by
+    page (one page in memory); ``on_page`` is told the running item count after each."""
+    call: Callable[..., Any] = client.query if operation == "query" else client.scan
+    kwargs = dict(request)
+    seen = 0
+    while True:
+        with dynamo_errors(f"{operation} {kwargs['TableName']}"):
+            resp = call(**kwargs)
+        for wire in resp.get("Items", []):
+            seen += 1
+            yield deserialize(wire)
+        if on_page:
+            on_page(seen)
+        if not resp.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]

@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from .batch import paginate
 from .clients import dynamo_errors, error_code, translate
 from .codec import Item, deserialize, serialize
 from .errors import ConfigurationError, CqrsError, TableNotFoundError
@@ -210,16 +211,8 @@ class MigrationContext:
         row may lag its latest command (see :meth:`latest_command`).
         """
         table = self.app.schema.entity_tables(entity).data
-        kwargs: dict[str, Any] = {"TableName": table, "Limit": page_size}
-        while True:
-            with dynamo_errors(f"scan {table}"):
-                response = self.app.clients.dynamodb.scan(**kwargs)
-            for wire in response.get("Items", []):
-                yield deserialize(wire)
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        request = {"TableName": table, "Limit": page_size}
+        yield from paginate(self.app.clients.dynamodb, "scan", request)
 
     def estimate_rows(self, entity: str) -> int:
         """DynamoDB's item count of ``<entity>-data`` (refreshed about every six hours).
@@ -332,15 +325,7 @@ def applied_ids(app: Cqrs) -> list[str]:
         "ProjectionExpression": "sk",
         "ConsistentRead": True,
     }
-    ids: list[str] = []
-    while True:
-        with dynamo_errors(f"query {table}"):
-            response = app.clients.dynamodb.query(**kwargs)
-        ids.extend(str(deserialize(item)["sk"]) for item in response.get("Items", []))
-        last = response.get("LastEvaluatedKey")
-        if not last:
-            return sorted(ids)
-        kwargs["ExclusiveStartKey"] = last
+    return sorted(str(item["sk"]) for item in paginate(app.clients.dynamodb, "query", kwargs))
 
 
 def _record(app: Cqrs, migration: Migration, applied_at: str, duration_ms: int) -> bool:

@@ -6,6 +6,7 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any, Generic
 
+from .batch import paginate
 from .clients import dynamo_errors
 from .codec import Item, deserialize, serialize
 from .commands import latest_command
@@ -258,19 +259,12 @@ class HistoryService(Generic[AttrT]):
         base = remove_version(sk)
         validate_key(pk, base)
         check_tenant(pk, context)
-        items: list[Item] = []
-        kwargs: dict[str, Any] = {
+        request = {
             "TableName": self.tables.history,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": serialize({":pk": pk, ":prefix": base + "@"}),
         }
-        while True:
-            with dynamo_errors(f"query {self.tables.history}"):
-                resp = self._client.query(**kwargs)
-            items.extend(deserialize(i) for i in resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
-                break
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        items = list(paginate(self._client, "query", request))
         # Sort keys order versions as text ("@10" < "@9"): sort by number.
         own = [i for i in items if remove_version(i["sk"]) == base]
         own.sort(key=lambda i: version_of(i["sk"]) or 0)

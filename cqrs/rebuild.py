@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .batch import batch_put
+from .batch import batch_put, paginate
 from .clients import dynamo_errors, error_code, translate
-from .codec import Item, deserialize, serialize
+from .codec import Item, serialize
 from .items import CREATION_FIELDS, data_item, history_item
 from .keys import remove_version, version_of
 
@@ -149,16 +149,4 @@ def _put_data(client: DynamoDBClient, table: str, item: Item) -> bool:
 def _scan(
     client: DynamoDBClient, table: str, on_page: Callable[[int], None] | None = None
 ) -> Iterator[Item]:
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    seen = 0
-    while True:
-        with dynamo_errors(f"scan {table}"):
-            resp = client.scan(**kwargs)
-        for wire in resp.get("Items", []):
-            seen += 1
-            yield deserialize(wire)
-        if on_page:
-            on_page(seen)
-        if "LastEvaluatedKey" not in resp:
-            return
-        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return paginate(client, "scan", {"TableName": table, "ConsistentRead": True}, on_page)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .batch import batch_get
+from .batch import batch_get, paginate
 from .clients import dynamo_errors, error_code, translate
 from .codec import Item, deserialize, serialize
 from .errors import OperationalError
@@ -352,16 +352,13 @@ class SyncFailures:
     def _query_items(self, table: str, pk: str, sk_prefix: str | None = None) -> Iterator[Item]:
         condition = "pk = :pk" + (" AND begins_with(sk, :sk)" if sk_prefix is not None else "")
         values = {":pk": pk} | ({":sk": sk_prefix} if sk_prefix is not None else {})
-        paginator = self._client.get_paginator("query")
-        with dynamo_errors(f"query {table}"):
-            pages = paginator.paginate(
-                TableName=table,
-                KeyConditionExpression=condition,
-                ExpressionAttributeValues=serialize(values),
-                ConsistentRead=True,
-            )
-            for page in pages:
-                yield from (deserialize(raw) for raw in page.get("Items", []))
+        request = {
+            "TableName": table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": serialize(values),
+            "ConsistentRead": True,
+        }
+        return paginate(self._client, "query", request)
 
     def _unresolved(self, entity: str, rows: Sequence[SyncFailure]) -> list[SyncFailure]:
         if not rows:

@@ -169,6 +169,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from .batch import paginate
 from .clients import dynamo_errors, error_code, translate
 from .codec import Item, deserialize, item_size, serialize, serialize_value
 from .commands import MAX_ITEM_BYTES
@@ -1090,18 +1091,7 @@ class TaskService:
         return f"{TASK_PK_PREFIX}{KEY_SEPARATOR}{tenant}"
 
     def _query_all(self, kwargs: dict[str, Any]) -> builtins.list[Item]:
-        items: builtins.list[Item] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page = dict(kwargs)
-            if start:
-                page["ExclusiveStartKey"] = start
-            with dynamo_errors(f"query {self.table_name}"):
-                resp = self._client.query(**page)
-            items.extend(deserialize(i) for i in resp.get("Items", []))
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                return items
+        return builtins.list(paginate(self._client, "query", kwargs))
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)

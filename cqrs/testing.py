@@ -121,21 +121,14 @@ def stream_records(app: Cqrs) -> list[dict[str, Any]]:
 
 def table_items(app: Cqrs, table: str, *, pk: str | None = None) -> list[dict[str, Any]]:
     """Every item of ``table`` (only partition ``pk`` if given): consistent, all pages."""
-    from .codec import deserialize, serialize
+    from .batch import paginate
+    from .codec import serialize
 
-    client = app.clients.dynamodb
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     if pk is not None:
-        kwargs["KeyConditionExpression"] = "pk = :pk"
-        kwargs["ExpressionAttributeValues"] = serialize({":pk": pk})
-    read = client.query if pk is not None else client.scan
-    items: list[dict[str, Any]] = []
-    while True:
-        resp = read(**kwargs)
-        items += [deserialize(i) for i in resp["Items"]]
-        if "LastEvaluatedKey" not in resp:
-            return items
-        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        request["KeyConditionExpression"] = "pk = :pk"
+        request["ExpressionAttributeValues"] = serialize({":pk": pk})
+    return list(paginate(app.clients.dynamodb, "query" if pk is not None else "scan", request))
 
 
 def clear_table(app: Cqrs, table: str) -> None:
