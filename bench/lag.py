@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cqrs import Cqrs
+from cqrs.store.streams import StreamsGateway
 from cqrs.stream_reader import StreamFollower
 
 from .engine import REGION, drop_app, new_app, percentile, publish, tenant
@@ -45,9 +46,8 @@ def measure(samples: int, interval: float, seed: int = 7) -> list[float]:
     """Lags in seconds of ``samples`` creates, one in flight at a time, at random moments."""
     app = new_app("lag")
     handler = StampingHandler(app)
-    follower = StreamFollower(
-        app.clients.dynamodb, app.clients.streams, app.streamed_tables(), handler, region=REGION
-    )
+    streams = StreamsGateway(app.clients.dynamodb, app.clients.streams)
+    follower = StreamFollower(streams, app.streamed_tables(), handler, region=REGION)
     stop = threading.Event()
     thread = threading.Thread(target=follower.follow, args=(stop,), kwargs={"interval": interval})
     thread.start()

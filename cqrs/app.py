@@ -17,7 +17,6 @@ anything bound in extra modules passed to :class:`Cqrs`.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -79,9 +78,13 @@ class Cqrs:
         self.injector = injector.Injector([self._bind, *modules])
         self.synchronizer = Synchronizer(self._projector_for_table)
         if "sync-failures" in self.schema.system_tables:
-            # Poison commands get bounded attempts; built on the first failure only.
+            # Poison commands get bounded attempts, rejected records are kept; built on the
+            # first failure only.
             self.synchronizer.failures = lambda table, outcome, target: (
                 self.sync_failures.acknowledge(table, outcome, target)
+            )
+            self.synchronizer.rejections = lambda record: self.sync_failures.rejected_records.add(
+                record
             )
         self._checkpoints: CheckpointStore = MemoryCheckpoints()
         if "tasks" in self.schema.system_tables:
@@ -115,7 +118,7 @@ class Cqrs:
         from .sequences import SequenceService
 
         return SequenceService(
-            self.clients.dynamodb,
+            self.clients.store,
             self.schema.system_table("sequences"),
             time_zone=self.settings.time_zone,
             fiscal_start_month=self.settings.fiscal_start_month,
@@ -127,8 +130,10 @@ class Cqrs:
         self, *, dry_run: bool = False, echo: Callable[[str], None] | None = None
     ) -> list[TableChange]:
         """Create missing tables and fix drift (GSIs, streams, TTL). Never deletes."""
+        from .store.tables import TableAdmin
+
         return migrate_tables(
-            self.clients.dynamodb, self.schema.definitions(), dry_run=dry_run, echo=echo
+            TableAdmin(self.clients.dynamodb), self.schema.definitions(), dry_run=dry_run, echo=echo
         )
 
     # -- entities --------------------------------------------------------------
@@ -160,17 +165,17 @@ class Cqrs:
         tables = self.schema.entity_tables(name)
         spec: EntitySpec[Any] = self._specs.get(name) or EntitySpec(name)
         handlers = [self.injector.get(h) if isinstance(h, type) else h for h in spec.handlers]
-        client = self.clients.dynamodb
+        store = self.clients.store
         projector = Projector(
-            client, tables, handlers, spec.command_model, listener=self._command_statuses
+            store, tables, handlers, spec.command_model, listener=self._command_statuses
         )
         entity = Entity(
             name,
             tables,
             spec,
-            CommandService(client, tables, spec, projector),
-            DataService(client, tables, spec),
-            HistoryService(client, tables, spec),
+            CommandService(store, tables, spec, projector),
+            DataService(store, tables, spec),
+            HistoryService(store, tables, spec),
             projector,
         )
         self._entities[name] = entity
@@ -186,7 +191,7 @@ class Cqrs:
     ) -> RebuildReport:
         """Recompute ``entity``'s data and history from its commands (see :mod:`cqrs.rebuild`)."""
         return rebuild(
-            self.clients.dynamodb,
+            self.clients.store,
             self.schema.entity_tables(entity),
             prune=prune,
             dry_run=dry_run,
@@ -203,7 +208,7 @@ class Cqrs:
         from .tasks import TaskService
 
         table = self.schema.system_table("tasks")
-        service = TaskService(self.clients.dynamodb, table, build=self.injector.get)
+        service = TaskService(self.clients.store, table, build=self.injector.get)
         self.add_stream_consumer(table, service.consume)
         return service
 
@@ -213,12 +218,13 @@ class Cqrs:
         from .sync_failures import TABLE, SyncFailures
 
         return SyncFailures(
-            self.clients.dynamodb,
+            self.clients.store,
             self.schema.system_table(TABLE),
             self.schema,
             lambda entity: self.entity(entity).projector,
             max_attempts=self.settings.sync_max_attempts,
             alarm=self.notifier.entity_stuck,
+            rejection_alarm=self.notifier.record_rejected,
         )
 
     def _command_statuses(self, table: str, statuses: list[CommandStatus]) -> None:
@@ -287,9 +293,10 @@ class Cqrs:
         self, *, checkpoints: CheckpointStore | None = None, batch_size: int = 100
     ) -> StreamFollower:
         """A :class:`StreamFollower` over every streamed table, feeding :meth:`handle_event`."""
+        from .store.streams import StreamsGateway
+
         return StreamFollower(
-            self.clients.dynamodb,
-            self.clients.streams,
+            StreamsGateway(self.clients.dynamodb, self.clients.streams),
             self.streamed_tables(),
             self.handle_event,
             checkpoints=checkpoints or self._checkpoints,
@@ -302,21 +309,44 @@ class Cqrs:
         return self.follower().drain()
 
 
-def load_app(spec: str) -> Cqrs:
-    """Import ``module:attribute`` (a :class:`Cqrs` or a zero-argument factory returning one)."""
+def load_app(spec: str, *, source: str = "CQRS_APP") -> Cqrs:
+    """Import ``module:attribute`` (a :class:`Cqrs` or a zero-argument factory returning one).
+
+    A bad spec, a module that cannot be imported or an attribute that is missing is a
+    one-line :class:`~cqrs.errors.ConfigurationError` naming ``source`` (where the spec
+    came from: ``CQRS_APP``, ``--app``). The module must be importable as is: this
+    function leaves ``sys.path`` alone.
+    """
     import importlib
+
+    from .errors import ConfigurationError
 
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        from .errors import ConfigurationError
-
-        raise ConfigurationError(f"CQRS_APP must look like 'module:attribute', got {spec!r}")
-    if "" not in sys.path:
-        sys.path.insert(0, "")
-    target = getattr(importlib.import_module(module_name), attribute)
+        raise ConfigurationError(
+            f"{source} must look like module:attribute (e.g. shop.app:cqrs), got {spec!r}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        if missing and (module_name == missing or module_name.startswith(f"{missing}.")):
+            raise ConfigurationError(
+                f"{source} {spec}: no module named {missing!r}; run from your project "
+                "folder or add it to PYTHONPATH",
+                cause=exc,
+            ) from exc
+        raise ConfigurationError(
+            f"{source} {spec}: importing {module_name} failed: {type(exc).__name__}: {exc}",
+            cause=exc,
+        ) from exc
+    if not hasattr(module, attribute):
+        raise ConfigurationError(
+            f"{source} {spec}: module {module_name!r} has no attribute {attribute!r}; "
+            "name the variable (or factory) holding your Cqrs app"
+        )
+    target = getattr(module, attribute)
     app = target() if callable(target) and not isinstance(target, Cqrs) else target
     if not isinstance(app, Cqrs):
-        from .errors import ConfigurationError
-
-        raise ConfigurationError(f"{spec} is not a Cqrs app")
+        raise ConfigurationError(f"{source} {spec} is not a Cqrs app (got {type(app).__name__})")
     return app

@@ -1,46 +1,55 @@
-"""boto3 clients for DynamoDB and DynamoDB Streams, and error translation.
+"""boto3 clients for DynamoDB and DynamoDB Streams (and SNS), built from settings.
 
 Clients are injectable: pass your own (with your retry config, credentials or
-instrumentation) or let :func:`make_clients` build them from settings. With
+instrumentation) or let :func:`make_clients` build them. With
 ``CQRS_ENDPOINT_URL=embedded`` the in-process moto engine is started first.
+
+Nothing here changes the process environment: local engines (embedded moto, a
+moto server, DynamoDB Local) get explicit placeholder credentials on the client
+when none are configured, instead of variables written into ``os.environ``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from .errors import CqrsError, OperationalError, TableNotFoundError, ThrottledError
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
     from .settings import Settings
+    from .store import Store
 
-_THROTTLING = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-}
+#: Credentials local engines accept; used only when none are configured.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
 @dataclass(frozen=True)
 class Clients:
-    """The two boto3 clients the framework uses."""
+    """The two boto3 clients the framework uses, and the storage gateway over them."""
 
     dynamodb: DynamoDBClient
     streams: DynamoDBStreamsClient
+
+    @cached_property
+    def store(self) -> Store:
+        """The :class:`~cqrs.store.Store` over :attr:`dynamodb`."""
+        from .store import Store
+
+        return Store(self.dynamodb)
 
 
 _embedded_mock: Any = None
 
 
 def start_embedded() -> None:
-    """Start the in-process moto engine once per process (idempotent)."""
+    """Start the in-process moto engine once per process (idempotent).
+
+    moto is told not to patch credential variables; the clients get explicit ones.
+    """
     global _embedded_mock
     if _embedded_mock is not None:
         return
@@ -52,67 +61,40 @@ def start_embedded() -> None:
         raise ConfigurationError(
             "CQRS_ENDPOINT_URL=embedded needs moto: pip install 'cqrs[embedded]'", cause=exc
         ) from exc
-    for var, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        # botocore >= 1.44.4 otherwise sends account-id endpoints that in-process
-        # moto answers with "Not yet implemented" for DescribeStream.
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    }.items():
-        os.environ.setdefault(var, value)
-    _embedded_mock = mock_aws()
+    config: Any = {"core": {"mock_credentials": False, "reset_boto3_session": False}}
+    _embedded_mock = mock_aws(config=config)
     _embedded_mock.start()
+
+
+def client_options(settings: Settings, endpoint: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``session.client(...)``: endpoint, retries, local credentials."""
+    from botocore.config import Config
+
+    endpoint = endpoint if endpoint is not None else settings.endpoint_url
+    options: dict[str, Any] = {}
+    local = settings.embedded or bool(endpoint)
+    if settings.embedded:
+        start_embedded()
+        endpoint = None
+    if local and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        options.update(LOCAL_CREDENTIALS)
+    # botocore >= 1.44.4 otherwise builds account-id endpoints that local engines
+    # (in-process moto) answer with "Not yet implemented" for DescribeStream.
+    mode: Literal["disabled"] | None = "disabled" if local else None
+    options["config"] = Config(
+        retries={"mode": "standard", "max_attempts": 5}, account_id_endpoint_mode=mode
+    )
+    options["endpoint_url"] = endpoint
+    return options
 
 
 def make_clients(settings: Settings) -> Clients:
     """Build clients for the configured endpoint (AWS, embedded moto, or a URL)."""
     import boto3
-    from botocore.config import Config
 
-    endpoint = settings.endpoint_url
-    if settings.embedded:
-        start_embedded()
-        endpoint = None
-    elif endpoint:
-        # Local engines accept any credentials; don't make users configure them.
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    options = client_options(settings)
     session = boto3.session.Session(region_name=settings.region)
     return Clients(
-        dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=config),
-        streams=session.client("dynamodbstreams", endpoint_url=endpoint, config=config),
+        dynamodb=session.client("dynamodb", **options),
+        streams=session.client("dynamodbstreams", **options),
     )
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError``, else ``None``."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
-
-
-def translate(exc: Exception, what: str) -> CqrsError:
-    """Map a botocore error onto the framework's hierarchy, keeping it as ``cause``."""
-    if isinstance(exc, CqrsError):
-        return exc
-    code = error_code(exc)
-    if code == "ResourceNotFoundException":
-        return TableNotFoundError(f"{what}: table not found (run `cqrs migrate`)", cause=exc)
-    if code in _THROTTLING:
-        return ThrottledError(f"{what}: throttled by DynamoDB ({code})", cause=exc)
-    return OperationalError(f"{what}: {code or type(exc).__name__}: {exc}", cause=exc)
-
-
-@contextmanager
-def dynamo_errors(what: str) -> Iterator[None]:
-    """Translate botocore errors raised inside the block (keeps ``cause``)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, what) from exc

@@ -17,14 +17,15 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic
 
-from .batch import batch_get
-from .clients import dynamo_errors, error_code, translate
-from .codec import Item, deserialize, item_size, serialize
+from .command_rules import (
+    check_command_key,
+    check_custom_id,
+    check_storable,
+    check_version,
+)
 from .errors import (
     CommandNotAppliedError,
     InterfaceError,
-    InvalidAttributesError,
-    ItemTooLargeError,
     NotFoundError,
     SyncTimeoutError,
     TenantMismatchError,
@@ -36,23 +37,29 @@ from .keys import (
     VERSION_LATEST,
     add_version,
     check_tenant,
-    make_id,
     remove_version,
     validate_key,
     validate_part,
-    version_of,
+    validate_versioned_key,
 )
 from .merge import deep_merge
-from .models import AttrT, Command, CommandInput, CommandPartialInput, InvokeContext, now_iso
+from .models import (
+    AttrT,
+    Command,
+    CommandInput,
+    CommandPartialInput,
+    InvokeContext,
+    Scope,
+    now_iso,
+)
+from .store import Store, item_absent
+from .store.codec import Item
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
     from .entity import EntitySpec
     from .projection import Projector
     from .schema import EntityTables
 
-MAX_ITEM_BYTES = 400 * 1024
 _LATEST_WINDOW = 10  # command versions fetched per BatchGetItem when looking for the latest
 
 
@@ -61,12 +68,12 @@ class CommandService(Generic[AttrT]):
 
     def __init__(
         self,
-        client: DynamoDBClient,
+        store: Store,
         tables: EntityTables,
         spec: EntitySpec[AttrT],
         projector: Projector,
     ) -> None:
-        self._client = client
+        self._store = store
         self.tables = tables
         self._spec = spec
         self._projector = projector
@@ -100,10 +107,10 @@ class CommandService(Generic[AttrT]):
         """Re-publish a command (``sk`` with ``@version``, or the latest) as a new version.
 
         Useful to re-run projections. The copy is written even though it is not dirty.
+        A malformed version suffix (``@abc``) is an :class:`~cqrs.errors.InvalidKeyError`.
         """
-        base_sk = remove_version(sk)
-        self._check_key(pk, base_sk, context)
-        version = version_of(sk)
+        base_sk, version = validate_versioned_key(pk, sk)
+        self._check_context(pk, context)
         base = self._get_command(pk, base_sk, version) if version else self._latest(pk, base_sk)
         if base is None:
             raise NotFoundError(f"no command {pk} / {sk} to duplicate")
@@ -114,41 +121,37 @@ class CommandService(Generic[AttrT]):
         return command
 
     # -- reading commands --------------------------------------------------------
-    # Each takes ``context`` like every DataService/HistoryService read: without it a
-    # tenant-scoped caller had no way to refuse another tenant's commands.
+    # Each is tenant-scoped like every DataService/HistoryService read: ``context`` is the
+    # acting tenant's InvokeContext, or SYSTEM for trusted code (never implied).
 
     def get(
-        self,
-        pk: str,
-        sk: str,
-        version: int | None = None,
-        *,
-        context: InvokeContext | None = None,
+        self, pk: str, sk: str, version: int | None = None, *, context: Scope
     ) -> Command[AttrT] | None:
         """One stored command: ``version`` (or the version in ``sk``), else the latest.
 
-        With ``context``, a key of another tenant raises :class:`TenantMismatchError`.
+        A key of another tenant raises :class:`TenantMismatchError`.
         """
-        base_sk = remove_version(sk)
-        validate_key(pk, base_sk)
+        base_sk, suffix = validate_versioned_key(pk, sk)
         check_tenant(pk, context)
-        version = version if version is not None else version_of(sk)
+        if version is not None:
+            _check_stored_version(version)
+        version = version if version is not None else suffix
         item = self._get_command(pk, base_sk, version) if version else self._latest(pk, base_sk)
         return self._spec.command_model(item) if item else None
 
-    def latest_version(self, pk: str, sk: str, *, context: InvokeContext | None = None) -> int:
+    def latest_version(self, pk: str, sk: str, *, context: Scope) -> int:
         """The latest accepted version of an entity (0 if none)."""
-        validate_key(pk, remove_version(sk))
+        base_sk, _ = validate_versioned_key(pk, sk)
         check_tenant(pk, context)
-        item = self._latest(pk, remove_version(sk))
+        item = self._latest(pk, base_sk)
         return int(item["version"]) if item else 0
 
-    def is_applied(
-        self, pk: str, sk: str, version: int, *, context: InvokeContext | None = None
-    ) -> bool:
+    def is_applied(self, pk: str, sk: str, version: int, *, context: Scope) -> bool:
         """True once the read model reflects ``version`` (data version ≥ version)."""
+        base_sk, _ = validate_versioned_key(pk, sk)
         check_tenant(pk, context)
-        return self._data_version(pk, remove_version(sk)) >= version
+        _check_stored_version(version)
+        return self._data_version(pk, base_sk) >= version
 
     def wait_until_applied(
         self,
@@ -158,21 +161,23 @@ class CommandService(Generic[AttrT]):
         *,
         timeout: float = 10.0,
         interval: float = 0.05,
-        context: InvokeContext | None = None,
+        context: Scope,
     ) -> None:
         """Block until the read model reflects ``version``, polling with backoff.
 
         Raises :class:`~cqrs.errors.SyncTimeoutError` after ``timeout`` seconds. Something
         must be synchronizing (Lambda, ``cqrs sync --follow`` or ``cqrs dev``).
         """
+        base_sk, _ = validate_versioned_key(pk, sk)
         check_tenant(pk, context)
+        _check_stored_version(version)
         deadline = time.monotonic() + timeout
-        while not self.is_applied(pk, sk, version):
+        while self._data_version(pk, base_sk) < version:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SyncTimeoutError(
                     f"{pk} / {sk} version {version} not applied within {timeout:g}s "
-                    f"(data is at {self._data_version(pk, remove_version(sk))}); "
+                    f"(data is at {self._data_version(pk, base_sk)}); "
                     "is a synchronizer running?"
                 )
             time.sleep(min(interval, remaining))
@@ -182,17 +187,17 @@ class CommandService(Generic[AttrT]):
 
     def _prepare_full(self, input: CommandInput, context: InvokeContext) -> Item | None:
         validate_key(input.pk, input.sk)
-        validate_part("code", input.code)
-        validate_part("tenant code", input.tenant_code)
-        self._check_key(input.pk, input.sk, context)
+        self._check_context(input.pk, context)
         if input.tenant_code != context.tenant_code:
             raise TenantMismatchError(input.tenant_code, context.tenant_code)
-        if input.version < VERSION_LATEST:
-            raise InterfaceError(f"version must be >= -1, got {input.version}")
+        check_command_key(
+            input.pk, input.sk, type_=input.type, tenant_code=input.tenant_code, code=input.code
+        )
+        version = check_version(input.version)
         candidate = {
             "pk": input.pk,
             "sk": input.sk,
-            "id": input.id or make_id(input.pk, input.sk),
+            "id": check_custom_id(input.pk, input.sk, input.id),
             "code": input.code,
             "name": input.name,
             "tenantCode": input.tenant_code,
@@ -203,36 +208,53 @@ class CommandService(Generic[AttrT]):
             "attributes": self._spec.dump_attributes(input.attributes),
             "source": input.source,
         }
-        if input.version == VERSION_FIRST:
+        if version == VERSION_FIRST:
             return self._first_item(candidate, context)
-        if input.version == VERSION_LATEST:
+        if version == VERSION_LATEST:
             base = self._latest(input.pk, input.sk)
             if base is None:
                 return self._first_item(candidate, context)
         else:
-            base = self._get_command(input.pk, input.sk, input.version)
+            base = self._get_command(input.pk, input.sk, version)
             if base is None:
                 raise VersionConflictError(
-                    input.pk, input.sk, input.version, self._latest_version_or_none(input)
+                    input.pk, input.sk, version, self._latest_version_or_none(input)
                 )
         if not is_dirty(base, candidate):
             return None
         return self._next_item(candidate, base, context)
 
     def _prepare_partial(self, input: CommandPartialInput, context: InvokeContext) -> Item | None:
-        self._check_key(input.pk, input.sk, context)
-        if input.version < VERSION_LATEST:
-            raise InterfaceError(f"version must be >= -1, got {input.version}")
-        if input.version > VERSION_FIRST:
-            base = self._get_command(input.pk, input.sk, input.version)
+        validate_key(input.pk, input.sk)
+        self._check_context(input.pk, context)
+        version = check_version(input.version)
+        if version > VERSION_FIRST:
+            base = self._get_command(input.pk, input.sk, version)
             if base is None:
                 latest = self._latest_version_or_none(input)
                 if latest is not None:  # the entity exists: the base is stale or unknown
-                    raise VersionConflictError(input.pk, input.sk, input.version, latest)
+                    raise VersionConflictError(input.pk, input.sk, version, latest)
         else:
             base = self._latest(input.pk, input.sk)
         if base is None:
             raise NotFoundError(f"no command {input.pk} / {input.sk} to update partially")
+        patch = self._patch(input, base)
+        candidate = {**base, **patch}
+        candidate["attributes"] = self._spec.dump_attributes(candidate.get("attributes") or {})
+        if "code" in patch or "type" in patch:  # the key parts must still agree
+            check_command_key(
+                candidate["pk"],
+                remove_version(candidate["sk"]),
+                type_=candidate["type"],
+                tenant_code=candidate["tenantCode"],
+                code=candidate["code"],
+            )
+        if not is_dirty(base, candidate):
+            return None
+        return self._next_item(candidate, base, context)
+
+    def _patch(self, input: CommandPartialInput, base: Item) -> Item:
+        """The stored fields a partial input changes (attributes deep-merged into the base)."""
         patch: dict[str, Any] = {}
         for name in input.model_fields_set - {"pk", "sk", "version", "attributes"}:
             value = getattr(input, name)
@@ -249,11 +271,7 @@ class CommandService(Generic[AttrT]):
             if not isinstance(raw, Mapping):
                 raise InterfaceError("partial attributes must be a mapping or a pydantic model")
             patch["attributes"] = deep_merge(base.get("attributes") or {}, raw)
-        candidate = {**base, **patch}
-        candidate["attributes"] = self._spec.dump_attributes(candidate.get("attributes") or {})
-        if not is_dirty(base, candidate):
-            return None
-        return self._next_item(candidate, base, context)
+        return patch
 
     def _first_item(self, candidate: Item, context: InvokeContext) -> Item:
         now = now_iso()
@@ -285,8 +303,11 @@ class CommandService(Generic[AttrT]):
             item[field] = base.get(field)
         return item
 
-    def _check_key(self, pk: str, sk: str, context: InvokeContext) -> None:
-        validate_key(pk, sk)
+    def _check_context(self, pk: str, context: InvokeContext) -> None:
+        if not isinstance(context, InvokeContext):
+            raise InterfaceError(
+                f"publishing needs the acting tenant's InvokeContext, got {context!r}"
+            )
         validate_part("tenant code", context.tenant_code)
         check_tenant(pk, context)
 
@@ -295,6 +316,7 @@ class CommandService(Generic[AttrT]):
     def _publish(self, item: Item | None, *, project: bool) -> Command[AttrT] | None:
         if item is None:
             return None
+        check_storable(item)
         self._write(item)
         command = self._spec.command_model(item)
         if project:
@@ -309,64 +331,33 @@ class CommandService(Generic[AttrT]):
         return command
 
     def _write(self, item: Item) -> None:
-        try:
-            wire = serialize(item)
-        except TypeError as exc:  # boto3 refuses the value (datetime, NaN, arbitrary objects)
-            raise InvalidAttributesError(
-                f"command {item['pk']} / {item['sk']} cannot be stored in DynamoDB: {exc}",
-                cause=exc,
-            ) from exc
-        size = item_size(wire)
-        if size > MAX_ITEM_BYTES:
-            raise ItemTooLargeError(
-                f"command {item['pk']} / {item['sk']} is about {size} bytes; DynamoDB's item "
-                f"limit is {MAX_ITEM_BYTES}: keep large payloads in S3 and store a reference"
+        conflict = self._store.put(self.tables.command, item, condition=item_absent())
+        if conflict is not None:
+            base_sk = remove_version(item["sk"])
+            actual = self._latest(item["pk"], base_sk)
+            raise VersionConflictError(
+                item["pk"],
+                base_sk,
+                int(item["version"]) - 1,
+                int(actual["version"]) if actual else None,
             )
-        try:
-            self._client.put_item(
-                TableName=self.tables.command,
-                Item=wire,
-                ConditionExpression="attribute_not_exists(pk) AND attribute_not_exists(sk)",
-            )
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                base_sk = remove_version(item["sk"])
-                actual = self._latest(item["pk"], base_sk)
-                raise VersionConflictError(
-                    item["pk"],
-                    base_sk,
-                    int(item["version"]) - 1,
-                    int(actual["version"]) if actual else None,
-                    cause=exc,
-                ) from exc
-            raise translate(exc, f"put {self.tables.command}") from exc
 
     # -- reads -------------------------------------------------------------------
 
     def _get_command(self, pk: str, sk: str, version: int) -> Item | None:
-        with dynamo_errors(f"get {self.tables.command}"):
-            resp = self._client.get_item(
-                TableName=self.tables.command,
-                Key=serialize({"pk": pk, "sk": add_version(sk, version)}),
-                ConsistentRead=True,
-            )
-        return deserialize(resp["Item"]) if "Item" in resp else None
+        key = {"pk": pk, "sk": add_version(sk, version)}
+        return self._store.get(self.tables.command, key, consistent=True)
 
     def _data_version(self, pk: str, sk: str) -> int:
-        with dynamo_errors(f"get {self.tables.data}"):
-            resp = self._client.get_item(
-                TableName=self.tables.data,
-                Key=serialize({"pk": pk, "sk": sk}),
-                ConsistentRead=True,
-                ProjectionExpression="#v",
-                ExpressionAttributeNames={"#v": "version"},
-            )
-        return int(deserialize(resp.get("Item", {})).get("version", 0))
+        row = self._store.get(
+            self.tables.data, {"pk": pk, "sk": sk}, consistent=True, attributes=("version",)
+        )
+        return int(row.get("version", 0)) if row else 0
 
     def _latest(self, pk: str, sk: str) -> Item | None:
         """The latest command: start at the data row's version, read a window per request."""
         return latest_command(
-            self._client, self.tables.command, pk, sk, max(self._data_version(pk, sk), 1)
+            self._store, self.tables.command, pk, sk, max(self._data_version(pk, sk), 1)
         )
 
     def _latest_version_or_none(self, input: CommandInput | CommandPartialInput) -> int | None:
@@ -374,14 +365,19 @@ class CommandService(Generic[AttrT]):
         return int(latest["version"]) if latest else None
 
 
-def latest_command(client: DynamoDBClient, table: str, pk: str, sk: str, start: int) -> Item | None:
+def _check_stored_version(version: Any) -> None:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InterfaceError(f"a stored version is an integer >= 1, got {version!r}")
+
+
+def latest_command(store: Store, table: str, pk: str, sk: str, start: int) -> Item | None:
     """The latest of the contiguous command versions from ``start`` on (``None`` if ``start``
     itself is absent): one ``BatchGetItem`` per window of versions, never one read per version."""
     latest: Item | None = None
     while True:
         versions = range(start, start + _LATEST_WINDOW)
         keys = [{"pk": pk, "sk": add_version(sk, v)} for v in versions]
-        found = {int(i["version"]): i for i in batch_get(client, table, keys)}
+        found = {int(i["version"]): i for i in store.batch_get(table, keys)}
         for v in versions:  # versions are contiguous: stop at the first hole
             if v not in found:
                 return latest

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import signal
 import socket
 import sys
 import threading
@@ -79,20 +78,21 @@ def _add_dev(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Run the local engine and follower until SIGINT/SIGTERM; return the exit code."""
+    from .cli import stop_on_signals
+
     _configure_logging(args.verbose)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     settings = _settings(args.tables_dir, args.prefix)
     factory = _env_app_factory(args.app, args.tables_dir, args.prefix) if args.app else None
-    run_dev(
-        settings,
-        stop,
-        port=args.port,
-        interval=args.interval,
-        app_factory=factory,
-        verbose=args.verbose,
-    )
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        run_dev(
+            settings,
+            stop,
+            port=args.port,
+            interval=args.interval,
+            app_factory=factory,
+            verbose=args.verbose,
+        )
     print("cqrs dev: stopped", flush=True)
     return 0
 
@@ -189,17 +189,24 @@ def _app_on(settings: Settings, endpoint: str) -> Cqrs:
 
 
 def _env_app_factory(spec: str, tables_dir: Path | None, prefix: str | None) -> AppFactory:
-    """Load the user's app with ``CQRS_ENDPOINT_URL`` (and the options) set in the environment."""
+    """Load the user's app with ``CQRS_ENDPOINT_URL`` (and the options) in the environment.
+
+    The variables are set only while the app is imported and built (it reads its
+    settings then), and the environment is restored right after.
+    """
 
     def factory(endpoint: str) -> Cqrs:
-        from .app import load_app
+        from unittest import mock
 
-        os.environ["CQRS_ENDPOINT_URL"] = endpoint
+        from .cli import load_user_app
+
+        env = {"CQRS_ENDPOINT_URL": endpoint}
         if tables_dir is not None:
-            os.environ["CQRS_TABLES_DIR"] = str(tables_dir)
+            env["CQRS_TABLES_DIR"] = str(tables_dir)
         if prefix is not None:
-            os.environ["CQRS_TABLE_PREFIX"] = prefix
-        app = load_app(spec)
+            env["CQRS_TABLE_PREFIX"] = prefix
+        with mock.patch.dict(os.environ, env):
+            app = load_user_app(spec)
         if app.settings.endpoint_url != endpoint:
             raise ConfigurationError(
                 f"{spec} uses endpoint {app.settings.endpoint_url!r}, not {endpoint}: build it "
@@ -301,13 +308,18 @@ class EntityView:
 
 
 def load_entity_view(entity: Entity[Any], pk: str, sk: str) -> EntityView:
-    """Read the data row, the history and any command versions not yet synchronized."""
-    data = entity.data.get(pk, sk, include_deleted=True, consistent=True)
-    rows = [VersionRow(h.version, _dump(h)) for h in entity.history.list(pk, sk)]
+    """Read the data row, the history and any command versions not yet synchronized.
+
+    An operator's view of any tenant's entity: every read is made as :data:`~cqrs.SYSTEM`.
+    """
+    from .models import SYSTEM
+
+    data = entity.data.get(pk, sk, include_deleted=True, consistent=True, context=SYSTEM)
+    rows = [VersionRow(h.version, _dump(h)) for h in entity.history.list(pk, sk, context=SYSTEM)]
     last = rows[-1].version if rows else 0
-    latest = entity.commands.latest_version(pk, sk)
+    latest = entity.commands.latest_version(pk, sk, context=SYSTEM)
     for version in range(last + 1, latest + 1):
-        command = entity.commands.get(pk, sk, version)
+        command = entity.commands.get(pk, sk, version, context=SYSTEM)
         if command is not None:
             rows.append(VersionRow(version, _dump(command), synced=False))
     return EntityView(entity.name, pk, sk, _dump(data) if data is not None else None, rows)

@@ -8,9 +8,9 @@ from typing import Any, Generic
 
 from pydantic import BaseModel, ValidationError
 
-from .codec import Item
 from .errors import InvalidAttributesError
 from .models import AttrT, Command, DataRecord, HistoryRecord
+from .store.codec import Item
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,31 @@
-"""The error hierarchy, shaped like PEP 249's.
+"""The error hierarchy, shaped like PEP 249's, named by what went wrong.
 
-Every error the framework raises derives from :class:`CqrsError`. Branches say
-*whose* fault it is, so callers can catch broadly or precisely:
+Every error the framework raises derives from :class:`CqrsError`, and every
+class says whether retrying the same call can help (:attr:`CqrsError.retryable`):
 
-- :class:`InterfaceError`: the input was wrong (bad key, bad attributes). Raised
-  before anything is written; retrying the same call fails the same way.
+- :class:`InterfaceError`: the input was wrong (bad key, value DynamoDB cannot
+  store, item too large). Raised before anything is written; a retry fails the
+  same way.
 - :class:`IntegrityError`: the input was fine but conflicts with stored state
-  (:class:`VersionConflictError`, :class:`TenantMismatchError`). Nothing written.
-- :class:`OperationalError`: DynamoDB or the network failed (throttling, missing
-  tables, timeouts). Safe to retry; ``cause`` keeps the botocore exception.
+  (:class:`VersionConflictError`, :class:`TenantMismatchError`). Nothing written;
+  re-read, then decide.
+- :class:`OperationalError`: DynamoDB or the network failed. Two branches:
+
+  - :class:`TransientError` (``retryable = True``): throttling, 5xx, transaction
+    conflicts, timeouts, connection errors. Retrying the same call is safe.
+  - :class:`PermanentError` (``retryable = False``): a missing table, denied
+    access, a request DynamoDB refuses as invalid, a full item collection, or an
+    error nobody classified. Retrying cannot cure it; fix the cause.
+
 - :class:`ProgrammingError`: the framework was used wrongly (unknown entity,
-  bad configuration).
+  bad configuration, a missing context).
+
+``cause`` keeps the original exception (botocore's, a handler's).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .models import Command
@@ -24,6 +34,9 @@ if TYPE_CHECKING:
 class CqrsError(Exception):
     """Base class of every error raised by cqrs. ``cause`` keeps the original exception."""
 
+    #: Whether retrying the same call can succeed.
+    retryable: ClassVar[bool] = False
+
     def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.cause = cause
@@ -31,24 +44,48 @@ class CqrsError(Exception):
             self.__cause__ = cause
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """Whether retrying what raised ``exc`` can help (``False`` for anything unclassified)."""
+    return isinstance(exc, CqrsError) and exc.retryable
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
 class InterfaceError(CqrsError, ValueError):
     """Invalid input. Raised before any write."""
 
 
 class InvalidKeyError(InterfaceError):
-    """A pk, sk, tenant code or code that breaks the key rules (empty, ``#``/``@`` misuse)."""
+    """A pk, sk, tenant code, code or type that breaks the key rules (empty, whitespace only,
+    control characters, ``#``/``@`` misuse, parts that disagree, over DynamoDB's key size)."""
 
 
 class InvalidAttributesError(InterfaceError):
-    """``attributes`` failed validation against the entity's declared model."""
+    """``attributes`` (or another stored value) are invalid: against the entity's declared
+    model, or as a value DynamoDB can store (see :class:`InvalidValueError`)."""
+
+
+class InvalidValueError(InvalidAttributesError):
+    """A value DynamoDB cannot store: an unsupported type, a map key that is not a string,
+    nesting deeper than 32 levels, an empty set or a set of mixed types."""
+
+
+class InvalidNumberError(InvalidValueError):
+    """A number DynamoDB cannot store exactly: NaN, ±infinity, more than 38 significant
+    digits, or a magnitude outside 1e-130 .. 9.99e125."""
 
 
 class InvalidEventError(InterfaceError):
-    """A Lambda or stream event that does not have the expected shape."""
+    """A Lambda or stream event (or one of its records) that does not have the expected shape."""
 
 
 class ItemTooLargeError(InterfaceError):
-    """The item would exceed DynamoDB's 400 KB item size limit."""
+    """The item (or an item derived from it: data row, history item) would exceed DynamoDB's
+    400 KB item size limit."""
+
+
+# -- conflicts with stored state ------------------------------------------------------------
 
 
 class IntegrityError(CqrsError):
@@ -93,8 +130,73 @@ class NotFoundError(IntegrityError):
     """The base command a write depends on does not exist."""
 
 
+class ConditionFailedError(IntegrityError):
+    """A conditional write found the item in another state than the condition requires."""
+
+
+# -- DynamoDB and the network -----------------------------------------------------------------
+
+
 class OperationalError(CqrsError):
-    """DynamoDB or the network failed. Safe to retry."""
+    """DynamoDB or the network failed; :attr:`retryable` says whether a retry can help."""
+
+
+class TransientError(OperationalError):
+    """A failure that passes: retrying the same call is safe and may succeed."""
+
+    retryable: ClassVar[bool] = True
+
+
+class ThrottledError(TransientError):
+    """DynamoDB throttled the request after the SDK's own retries (throughput, request limit)."""
+
+
+class ServiceUnavailableError(TransientError):
+    """DynamoDB answered with a server error (HTTP 5xx, InternalServerError)."""
+
+
+class TransactionConflictError(TransientError):
+    """A transaction lost a race with another write to one of its items."""
+
+
+class NetworkError(TransientError):
+    """The request timed out or the connection failed: it may or may not have been applied."""
+
+
+class ConcurrentUpdateError(TransientError):
+    """An item kept changing under concurrent writers; a retry starts from its new state."""
+
+
+class SyncTimeoutError(TransientError):
+    """A command was not applied to the read model within the wait's timeout."""
+
+
+class PermanentError(OperationalError):
+    """A failure that retrying cannot cure: fix the cause first."""
+
+
+class TableNotFoundError(PermanentError):
+    """A table (or index) is missing: run ``cqrs migrate``."""
+
+
+class AccessDeniedError(PermanentError):
+    """The credentials are missing, invalid or not allowed to make the request (IAM)."""
+
+
+class RequestRejectedError(PermanentError):
+    """DynamoDB refused the request as invalid (``ValidationException``, serialization)."""
+
+
+class ItemCollectionFullError(PermanentError):
+    """An item collection (one partition key with a local index) reached 10 GB."""
+
+
+class MissingCommandError(PermanentError):
+    """A version needed to fill a gap is not in the command table (expired by TTL?)."""
+
+
+class UnexpectedError(PermanentError):
+    """An error nobody classified. Not presented as retryable: it counts as a failed attempt."""
 
 
 class CommandNotAppliedError(OperationalError):
@@ -110,16 +212,7 @@ class CommandNotAppliedError(OperationalError):
         self.command = command
 
 
-class TableNotFoundError(OperationalError):
-    """A table is missing: run ``cqrs migrate``."""
-
-
-class SyncTimeoutError(OperationalError):
-    """A command was not applied to the read model within the wait's timeout."""
-
-
-class ThrottledError(OperationalError):
-    """DynamoDB throttled the request after the SDK's own retries."""
+# -- misuse -----------------------------------------------------------------------------------
 
 
 class ProgrammingError(CqrsError):
@@ -132,3 +225,7 @@ class UnknownEntityError(ProgrammingError):
 
 class ConfigurationError(ProgrammingError):
     """Configuration is missing or invalid."""
+
+
+class MissingContextError(ProgrammingError):
+    """A tenant-scoped call got no context: pass ``context=InvokeContext(...)`` or ``SYSTEM``."""

@@ -24,8 +24,8 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel, to_pascal
 
-from .codec import Item, deserialize
 from .errors import InvalidEventError
+from .store.codec import Item, from_wire_item
 from .stream_records import StreamRecord, table_name_of_arn
 
 __all__ = [
@@ -81,7 +81,7 @@ def _image(value: Any, what: str) -> Item | None:
     if not isinstance(value, Mapping):
         raise InvalidEventError(f"{what} must be a DynamoDB JSON map")
     try:
-        return deserialize(value)
+        return from_wire_item(value)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise InvalidEventError(f"{what} is not DynamoDB JSON: {exc}") from exc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .keys import add_version, remove_version
+from .store.codec import to_wire
 
 Item = dict[str, Any]
 
@@ -47,5 +48,13 @@ def history_item(command: Item) -> Item:
 
 
 def is_dirty(base: Item, candidate: Item) -> bool:
-    """True when ``candidate`` changes any field MBC compares against ``base``."""
-    return any(base.get(f) != candidate.get(f) for f in DIRTY_FIELDS)
+    """True when ``candidate`` changes any field MBC compares against ``base``.
+
+    Compared as DynamoDB would store them (the wire form), not as Python values:
+    ``0.1`` and ``Decimal("0.1")``, ``[1, 2]`` and ``(1, 2)`` are the same stored value.
+    """
+    return any(_stored(base.get(f), f) != _stored(candidate.get(f), f) for f in DIRTY_FIELDS)
+
+
+def _stored(value: Any, name: str) -> Any:
+    return None if value is None else to_wire(value, name)

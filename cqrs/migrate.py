@@ -4,22 +4,22 @@
 with what DynamoDB describes and applies only the difference: a missing table
 is created; a missing GSI, a disabled or different stream, or disabled TTL is
 fixed. Indexes and tables that are not in the definitions are left alone.
+
+Every call goes through :class:`~cqrs.store.tables.TableAdmin`, so a failure is
+classified: a denied permission is an :class:`~cqrs.errors.AccessDeniedError`
+(permanent: fix IAM first), throttling or a busy table a
+:class:`~cqrs.errors.TransientError` (rerunning ``migrate`` is safe).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .clients import dynamo_errors, error_code
-from .errors import OperationalError
-
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
     from .schema import TableDefinition
+    from .store.tables import TableAdmin
 
 Printer = Callable[[str], None]
 
@@ -37,17 +37,21 @@ class TableChange:
 
 
 def migrate_tables(
-    client: DynamoDBClient,
+    admin: TableAdmin,
     definitions: Iterable[TableDefinition],
     *,
     dry_run: bool = False,
     echo: Printer | None = None,
 ) -> list[TableChange]:
-    """Bring every table in line with its definition; return what changed."""
+    """Bring every table in line with its definition; return what changed.
+
+    ``admin`` is a :class:`~cqrs.store.tables.TableAdmin` (``TableAdmin(client)``).
+    Errors are the classified ones it raises (:mod:`cqrs.store.classify`).
+    """
     say = echo or (lambda _msg: None)
     changes: list[TableChange] = []
     for definition in definitions:
-        table_changes = _plan_and_apply(client, definition, dry_run)
+        table_changes = _plan_and_apply(admin, definition, dry_run)
         for change in table_changes:
             say(("would " if dry_run else "") + str(change))
         if not table_changes:
@@ -56,34 +60,28 @@ def migrate_tables(
     return changes
 
 
-def _describe(client: DynamoDBClient, name: str) -> Mapping[str, Any] | None:
-    try:
-        return client.describe_table(TableName=name)["Table"]
-    except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise
-
-
 def _plan_and_apply(
-    client: DynamoDBClient, definition: TableDefinition, dry_run: bool
+    admin: TableAdmin, definition: TableDefinition, dry_run: bool
 ) -> list[TableChange]:
-    with dynamo_errors(f"migrate {definition.name}"):
-        current = _describe(client, definition.name)
-        if current is None:
-            changes = [TableChange(definition.name, "create-table", _summary(definition))]
-            if not dry_run:
-                _create(client, definition)
-            if definition.ttl_attribute:
-                changes.append(TableChange(definition.name, "enable-ttl", definition.ttl_attribute))
-                if not dry_run:
-                    _enable_ttl(client, definition)
-            return changes
-        changes = []
-        changes += _fix_indexes(client, definition, current, dry_run)
-        changes += _fix_stream(client, definition, current, dry_run)
-        changes += _fix_ttl(client, definition, dry_run)
-        return changes
+    current = admin.describe(definition.name)
+    if current is None:
+        return _create_table(admin, definition, dry_run)
+    changes: list[TableChange] = []
+    changes += _fix_indexes(admin, definition, current, dry_run)
+    changes += _fix_stream(admin, definition, current, dry_run)
+    changes += _fix_ttl(admin, definition, dry_run)
+    return changes
+
+
+def _create_table(admin: TableAdmin, d: TableDefinition, dry_run: bool) -> list[TableChange]:
+    changes = [TableChange(d.name, "create-table", _summary(d))]
+    if not dry_run:
+        admin.create(_create_spec(d))
+    if d.ttl_attribute:
+        changes.append(TableChange(d.name, "enable-ttl", d.ttl_attribute))
+        if not dry_run:
+            admin.enable_ttl(d.name, d.ttl_attribute)
+    return changes
 
 
 def _summary(d: TableDefinition) -> str:
@@ -93,41 +91,27 @@ def _summary(d: TableDefinition) -> str:
     return ", ".join(parts)
 
 
-def _create(client: DynamoDBClient, d: TableDefinition) -> None:
+def _create_spec(d: TableDefinition) -> dict[str, Any]:
+    """The ``CreateTable`` request of a definition."""
     spec = d.spec
-    kwargs: dict[str, Any] = {
+    request: dict[str, Any] = {
         "TableName": d.name,
         "KeySchema": spec["KeySchema"],
         "AttributeDefinitions": spec["AttributeDefinitions"],
         "BillingMode": spec.get("BillingMode", "PAY_PER_REQUEST"),
     }
     if d.indexes:
-        kwargs["GlobalSecondaryIndexes"] = d.indexes
+        request["GlobalSecondaryIndexes"] = d.indexes
     if d.stream_view_type:
-        kwargs["StreamSpecification"] = {
+        request["StreamSpecification"] = {
             "StreamEnabled": True,
             "StreamViewType": d.stream_view_type,
         }
-    client.create_table(**kwargs)
-    _wait_active(client, d.name)
-
-
-def _wait_active(client: DynamoDBClient, name: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        table = client.describe_table(TableName=name)["Table"]
-        busy = table["TableStatus"] != "ACTIVE" or any(
-            i.get("IndexStatus", "ACTIVE") != "ACTIVE"
-            for i in table.get("GlobalSecondaryIndexes", [])
-        )
-        if not busy:
-            return
-        time.sleep(0.5)
-    raise OperationalError(f"table {name} did not become ACTIVE within {timeout:.0f}s")
+    return request
 
 
 def _fix_indexes(
-    client: DynamoDBClient, d: TableDefinition, current: Mapping[str, Any], dry_run: bool
+    admin: TableAdmin, d: TableDefinition, current: Mapping[str, Any], dry_run: bool
 ) -> list[TableChange]:
     existing = {i["IndexName"] for i in current.get("GlobalSecondaryIndexes", [])}
     changes = []
@@ -140,17 +124,16 @@ def _fix_indexes(
             continue
         names = {k["AttributeName"] for k in index["KeySchema"]}
         # DynamoDB takes one GSI creation per UpdateTable call.
-        client.update_table(
-            TableName=d.name,
+        admin.update(
+            d.name,
             AttributeDefinitions=[attribute_types[n] for n in sorted(names)],
-            GlobalSecondaryIndexUpdates=[{"Create": index}],  # type: ignore[typeddict-item]
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
         )
-        _wait_active(client, d.name)
     return changes
 
 
 def _fix_stream(
-    client: DynamoDBClient, d: TableDefinition, current: Mapping[str, Any], dry_run: bool
+    admin: TableAdmin, d: TableDefinition, current: Mapping[str, Any], dry_run: bool
 ) -> list[TableChange]:
     wanted = d.stream_view_type
     if not wanted:
@@ -162,30 +145,14 @@ def _fix_stream(
     change = TableChange(d.name, "set-stream", f"{have or 'none'} -> {wanted}")
     if not dry_run:
         if have:  # the view type cannot change in place: disable, then enable
-            client.update_table(TableName=d.name, StreamSpecification={"StreamEnabled": False})
-            _wait_active(client, d.name)
-        client.update_table(
-            TableName=d.name,
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": wanted},  # type: ignore[typeddict-item]
-        )
-        _wait_active(client, d.name)
+            admin.update(d.name, StreamSpecification={"StreamEnabled": False})
+        admin.update(d.name, StreamSpecification={"StreamEnabled": True, "StreamViewType": wanted})
     return [change]
 
 
-def _fix_ttl(client: DynamoDBClient, d: TableDefinition, dry_run: bool) -> list[TableChange]:
-    if not d.ttl_attribute:
-        return []
-    desc = client.describe_time_to_live(TableName=d.name).get("TimeToLiveDescription", {})
-    if desc.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+def _fix_ttl(admin: TableAdmin, d: TableDefinition, dry_run: bool) -> list[TableChange]:
+    if not d.ttl_attribute or admin.ttl_enabled(d.name):
         return []
     if not dry_run:
-        _enable_ttl(client, d)
+        admin.enable_ttl(d.name, d.ttl_attribute)
     return [TableChange(d.name, "enable-ttl", d.ttl_attribute)]
-
-
-def _enable_ttl(client: DynamoDBClient, d: TableDefinition) -> None:
-    assert d.ttl_attribute
-    client.update_time_to_live(
-        TableName=d.name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": d.ttl_attribute},
-    )

@@ -16,7 +16,8 @@ or sent.
 
 When sync gives up on a poison command (:mod:`cqrs.sync_failures`), the alarm
 :class:`EntityStuckEvent` (``action=entity-stuck``) goes the same ways, and is
-always logged at ERROR.
+always logged at ERROR; so does :class:`RecordRejectedEvent`
+(``action=record-rejected``) when a stream record is not a command at all.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from pydantic import ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
-from .errors import OperationalError
+from .errors import CqrsError, OperationalError
 from .events import Event
 from .keys import tenant_of, version_of
 
@@ -47,6 +48,7 @@ logger = logging.getLogger("cqrs.notifications")
 TOPIC_ENV = "CQRS_SNS_TOPIC_ARN"
 COMMAND_STATUS: Final = "command-status"
 ENTITY_STUCK: Final = "entity-stuck"
+RECORD_REJECTED: Final = "record-rejected"
 _SNS_BATCH = 10  # PublishBatch's limit
 
 
@@ -148,24 +150,33 @@ class EntityStuckEvent(Notification):
         }
 
 
+class RecordRejectedEvent(Notification):
+    """Alarm: a stream record could not be processed (not parseable, or not a valid command
+    image). It was acknowledged and kept in ``sync-failures`` with its reason and raw text
+    (``cqrs stuck`` lists it). ``pk``/``sk``/``table`` are ``-`` when the record lacked them."""
+
+    action: Literal["record-rejected"] = RECORD_REJECTED
+    sequence_number: str | None = None
+    reason: str
+
+    def content(self) -> dict[str, Any]:
+        """``sequenceNumber`` and ``reason``."""
+        return {"sequenceNumber": self.sequence_number, "reason": self.reason}
+
+
 def make_sns_client(settings: Settings | None) -> SNSClient:
     """An SNS client for the app's region and endpoint (``AWS_ENDPOINT_URL_SNS`` wins)."""
     import boto3
     from botocore.config import Config
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL_SNS") or None
-    region = None
-    if settings is not None:
-        region = settings.region
-        if settings.embedded:
-            from .clients import start_embedded
+    if settings is None:
+        config = Config(retries={"mode": "standard", "max_attempts": 5})
+        return boto3.session.Session().client("sns", endpoint_url=endpoint, config=config)
+    from .clients import client_options
 
-            start_embedded()
-        elif endpoint is None:
-            endpoint = settings.endpoint_url
-    session = boto3.session.Session(region_name=region)
-    config = Config(retries={"mode": "standard", "max_attempts": 5})
-    return session.client("sns", endpoint_url=endpoint, config=config)
+    session = boto3.session.Session(region_name=settings.region)
+    return session.client("sns", **client_options(settings, endpoint))
 
 
 def _error_text(error: BaseException | str | None) -> str | None:
@@ -274,6 +285,19 @@ class Notifier:
         )
         self._send([event])
 
+    def record_rejected(self, event: RecordRejectedEvent) -> None:
+        """Raise the alarm that a stream record was rejected: logged at ERROR, published on
+        the bus, and sent to SNS when configured."""
+        logger.error(
+            "ALARM record-rejected: record %s of %s (%s / %s): %s",
+            event.sequence_number,
+            event.table,
+            event.pk,
+            event.sk,
+            event.reason,
+        )
+        self._send([event])
+
     def _send(self, events: Sequence[Notification]) -> None:
         if self.bus is not None:
             for event in events:
@@ -288,8 +312,6 @@ class Notifier:
                 self._publish_sns(self.topic_arn, events[start : start + _SNS_BATCH])
 
     def _publish_sns(self, topic_arn: str, events: Sequence[Notification]) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         entries: list[PublishBatchRequestEntryTypeDef] = [
             {
                 "Id": str(i),
@@ -302,8 +324,10 @@ class Notifier:
             response = self.sns.publish_batch(
                 TopicArn=topic_arn, PublishBatchRequestEntries=entries
             )
-        except (ClientError, BotoCoreError) as exc:
-            self._fail(OperationalError(f"SNS publish to {topic_arn} failed: {exc}", cause=exc))
+        except Exception as exc:
+            from .store.classify import classify
+
+            self._fail(classify(exc, f"SNS publish to {topic_arn} failed"))
             return
         failed = response.get("Failed") or []
         if failed:
@@ -313,7 +337,7 @@ class Notifier:
             )
             self._fail(OperationalError(f"SNS publish to {topic_arn} failed for {detail}"))
 
-    def _fail(self, error: OperationalError) -> None:
+    def _fail(self, error: CqrsError) -> None:
         if self.raise_errors:
             raise error
         logger.error("%s", error, exc_info=error.cause)

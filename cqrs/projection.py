@@ -27,16 +27,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .batch import BATCH_GET_LIMIT, batch_get, batch_put
-from .clients import dynamo_errors, error_code
-from .codec import deserialize, serialize, serialize_value
-from .errors import CqrsError, OperationalError
+from .errors import ConcurrentUpdateError, CqrsError, MissingCommandError, TransientError
 from .items import CREATION_FIELDS, PROJECTED_FIELDS, Item, data_item, history_item
 from .keys import add_version, remove_version
+from .store import BATCH_GET_LIMIT, Conflict, Store, Update, absent, equals
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
     from .models import Command
     from .schema import EntityTables
 
@@ -63,10 +59,6 @@ class DataSyncHandler(Protocol):
     def down(self, command: Command[Any]) -> None:
         """Undo :meth:`up` for a version that was not committed."""
         ...
-
-
-class MissingCommandError(OperationalError):
-    """A version needed to fill a gap is not in the command table (expired by TTL?)."""
 
 
 @dataclass
@@ -112,13 +104,13 @@ class Projector:
 
     def __init__(
         self,
-        client: DynamoDBClient,
+        store: Store,
         tables: EntityTables,
         handlers: Sequence[DataSyncHandler] = (),
         to_command: CommandFactory | None = None,
         listener: StatusListener | None = None,
     ) -> None:
-        self._client = client
+        self._store = store
         self.tables = tables
         self.handlers = tuple(handlers)
         self._to_command = to_command
@@ -150,7 +142,7 @@ class Projector:
             if not pending:
                 break
         for w in pending:
-            w.outcome.error = OperationalError(
+            w.outcome.error = ConcurrentUpdateError(
                 f"{self.tables.data}: {w.key} kept changing under concurrent writers"
             )
             w.outcome.failed_version = (w.base or 0) + 1
@@ -184,17 +176,7 @@ class Projector:
         self._fill_gaps(live)
         live = [w for w in live if w.outcome.ok]
         commit_through = {id(w): self._run_handlers(w) for w in live}
-        history = [
-            history_item(w.commands[v])
-            for w in live
-            for v in range(_base(w) + 1, commit_through[id(w)] + 1)
-        ]
-        try:
-            self._write_history(history)
-        except CqrsError as exc:
-            for w in live:
-                self._fail(w, _base(w) + 1, exc)
-            return []
+        live = self._write_history(live, commit_through)
         retry = []
         for w in live:
             through = commit_through[id(w)]
@@ -217,7 +199,7 @@ class Projector:
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             chunk = keys[start : start + BATCH_GET_LIMIT]
             try:
-                items = self._batch_get(self.tables.data, chunk, "pk, sk, #v")
+                items = self._batch_get(self.tables.data, chunk, ("pk", "sk", "version"))
             except CqrsError as exc:
                 for key in chunk:
                     self._fail(by_key[key], min(by_key[key].commands), exc)
@@ -283,72 +265,81 @@ class Projector:
             value = next((x for x in earliest if x is not None), None)
             if value is not None:
                 item[name] = value
-        names = {"#v": "version"}
-        values: dict[str, Any] = {":expected": serialize_value(expected)}
-        sets, removes = [], []
-        for i, field_name in enumerate((*PROJECTED_FIELDS, "cpk", "csk")):
-            alias = "#v" if field_name == "version" else f"#f{i}"
-            if field_name in item:
-                values[f":f{i}"] = serialize_value(item[field_name])
-                if field_name in CREATION_FIELDS:  # the first writer's audit fields win
-                    sets.append(f"{alias} = if_not_exists({alias}, :f{i})")
-                else:
-                    sets.append(f"{alias} = :f{i}")
-            elif field_name in CREATION_FIELDS:
-                continue
+        update = Update()
+        for name in (*PROJECTED_FIELDS, "cpk", "csk"):
+            if name in CREATION_FIELDS:  # the first writer's audit fields win
+                if name in item:
+                    update.set_if_absent({name: item[name]})
+            elif name in item:
+                update.set({name: item[name]})
             else:  # absent in this version: drop what an earlier version set
-                removes.append(alias)
-            names[alias] = field_name
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        condition = "attribute_not_exists(pk)" if expected == 0 else "#v = :expected"
-        if expected == 0:
-            values.pop(":expected")
+                update.remove(name)
+        condition = absent("pk") if expected == 0 else equals("version", expected)
+        key = {"pk": item["pk"], "sk": item["sk"]}
         try:
-            self._client.update_item(
-                TableName=self.tables.data,
-                Key=serialize({"pk": item["pk"], "sk": item["sk"]}),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return None
-        except Exception as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                self._fail(w, expected + 1, _translated(exc, f"update {self.tables.data}"))
-                return -1
-            old = getattr(exc, "response", {}).get("Item")
-            if old is not None:
-                return int(deserialize(old).get("version", 0))
-            return self._current_version(w, expected)
-
-    def _current_version(self, w: _Work, expected: int) -> int:
-        try:
-            with dynamo_errors(f"get {self.tables.data}"):
-                resp = self._client.get_item(
-                    TableName=self.tables.data,
-                    Key=serialize({"pk": w.key[0], "sk": w.key[1]}),
-                    ConsistentRead=True,
-                    ProjectionExpression="#v",
-                    ExpressionAttributeNames={"#v": "version"},
-                )
+            result = self._store.update(self.tables.data, key, update, condition=condition)
         except CqrsError as exc:
             self._fail(w, expected + 1, exc)
             return -1
-        return int(deserialize(resp.get("Item", {})).get("version", 0))
+        if not isinstance(result, Conflict):
+            return None
+        if result.current is not None:
+            return int(result.current.get("version", 0))
+        return self._current_version(w, expected)
+
+    def _current_version(self, w: _Work, expected: int) -> int:
+        """The data version after a failed condition that returned no item (absent, or an
+        engine that does not return it: DynamoDB Local)."""
+        try:
+            row = self._store.get(
+                self.tables.data,
+                {"pk": w.key[0], "sk": w.key[1]},
+                consistent=True,
+                attributes=("version",),
+            )
+        except CqrsError as exc:
+            self._fail(w, expected + 1, exc)
+            return -1
+        return int(row.get("version", 0)) if row else 0
 
     # -- DynamoDB helpers --------------------------------------------------------
 
     def _batch_get(
-        self, table: str, keys: Sequence[EntityKey], projection: str | None = None
+        self, table: str, keys: Sequence[EntityKey], attributes: Sequence[str] | None = None
     ) -> list[Item]:
-        names = {"#v": "version"} if projection else None
         rows = [{"pk": pk, "sk": sk} for pk, sk in keys]
-        return batch_get(self._client, table, rows, projection=projection, names=names)
+        return self._store.batch_get(table, rows, attributes=attributes)
 
-    def _write_history(self, items: list[Item]) -> None:
-        batch_put(self._client, self.tables.history, items)
+    def _write_history(self, live: list[_Work], through: Mapping[int, int]) -> list[_Work]:
+        """Write the history items of every entity (batched); return the entities whose
+        history is written. One entity's refused item fails only that entity: a transient
+        failure fails them all (the retry is safe), a permanent one is isolated by writing
+        each entity's items on their own."""
+        items = {id(w): self._history_items(w, through[id(w)]) for w in live}
+        try:
+            self._store.batch_write(
+                self.tables.history, puts=[i for w in live for i in items[id(w)]]
+            )
+            return live
+        except TransientError as exc:
+            for w in live:
+                self._fail(w, _base(w) + 1, exc)
+            return []
+        except CqrsError as exc:
+            if len(live) == 1:
+                self._fail(live[0], _base(live[0]) + 1, exc)
+                return []
+        written = []
+        for w in live:
+            try:
+                self._store.batch_write(self.tables.history, puts=items[id(w)])
+                written.append(w)
+            except CqrsError as exc:
+                self._fail(w, _base(w) + 1, exc)
+        return written
+
+    def _history_items(self, w: _Work, through: int) -> list[Item]:
+        return [history_item(w.commands[v]) for v in range(_base(w) + 1, through + 1)]
 
     def _command_model(self, item: Item) -> Command[Any]:
         if self._to_command is not None:
@@ -380,12 +371,6 @@ def _statuses(work: Iterable[_Work]) -> list[CommandStatus]:
 def _base(w: _Work) -> int:
     assert w.base is not None
     return w.base
-
-
-def _translated(exc: Exception, what: str) -> CqrsError:
-    from .clients import translate
-
-    return translate(exc, what)
 
 
 def _best_effort(fn: Callable[[Any], None], arg: Any) -> None:

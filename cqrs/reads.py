@@ -6,9 +6,6 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any, Generic
 
-from .batch import paginate
-from .clients import dynamo_errors
-from .codec import Item, deserialize, serialize
 from .commands import latest_command
 from .errors import InterfaceError
 from .items import CREATION_FIELDS, data_item
@@ -18,18 +15,21 @@ from .keys import (
     remove_version,
     validate_key,
     validate_part,
+    validate_pk,
+    validate_versioned_key,
     version_of,
 )
-from .models import AttrT, Command, DataRecord, HistoryRecord, InvokeContext, Page
+from .models import AttrT, Command, DataRecord, HistoryRecord, Page, Scope
 from .schema import CODE_INDEX
+from .store import Condition, Store, absent, begins_with, equals
+from .store.codec import Item
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
     from .entity import EntitySpec
     from .schema import EntityTables
 
-_NOT_DELETED = "attribute_not_exists(isDeleted) OR isDeleted = :false"
+#: Soft-deleted rows are filtered out unless asked for.
+NOT_DELETED: Condition = absent("isDeleted") | equals("isDeleted", False)
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -68,10 +68,16 @@ def decode_cursor(
 
 
 class DataService(Generic[AttrT]):
-    """Reads the current state of an entity type (``<entity>-data``)."""
+    """Reads the current state of an entity type (``<entity>-data``).
 
-    def __init__(self, client: DynamoDBClient, tables: EntityTables, spec: EntitySpec[AttrT]):
-        self._client = client
+    Every read is tenant-scoped: ``context`` is the acting tenant's
+    :class:`~cqrs.models.InvokeContext` (another tenant's key raises
+    :class:`~cqrs.errors.TenantMismatchError`) or :data:`~cqrs.models.SYSTEM`.
+    Keys are validated as writes validate them, before any request.
+    """
+
+    def __init__(self, store: Store, tables: EntityTables, spec: EntitySpec[AttrT]):
+        self._store = store
         self.tables = tables
         self._spec = spec
 
@@ -82,33 +88,21 @@ class DataService(Generic[AttrT]):
         *,
         include_deleted: bool = False,
         consistent: bool = False,
-        context: InvokeContext | None = None,
+        context: Scope,
     ) -> DataRecord[AttrT] | None:
         """The current state of one entity, or ``None`` (also when soft-deleted, by default)."""
-        validate_key(pk, sk)
-        check_tenant(pk, context)
-        item = self.get_item(pk, sk, consistent=consistent)
+        item = self.get_item(pk, sk, consistent=consistent, context=context)
         if item is None or (item.get("isDeleted") and not include_deleted):
             return None
         return self._spec.data_model(item)
 
     def get_item(
-        self,
-        pk: str,
-        sk: str,
-        *,
-        consistent: bool = False,
-        context: InvokeContext | None = None,
+        self, pk: str, sk: str, *, consistent: bool = False, context: Scope
     ) -> Item | None:
         """The raw stored data row (camelCase dict), or ``None``."""
-        check_tenant(pk, context)  # public too: it must honour a context like get() does
-        with dynamo_errors(f"get {self.tables.data}"):
-            resp = self._client.get_item(
-                TableName=self.tables.data,
-                Key=serialize({"pk": pk, "sk": sk}),
-                ConsistentRead=consistent,
-            )
-        return deserialize(resp["Item"]) if "Item" in resp else None
+        validate_key(pk, sk)
+        check_tenant(pk, context)
+        return self._store.get(self.tables.data, {"pk": pk, "sk": sk}, consistent=consistent)
 
     def get_fresh(
         self,
@@ -117,7 +111,7 @@ class DataService(Generic[AttrT]):
         *,
         after: Command[Any] | None = None,
         include_deleted: bool = False,
-        context: InvokeContext | None = None,
+        context: Scope,
     ) -> DataRecord[AttrT] | None:
         """Read your writes: the data row, or the newest accepted command while sync is behind.
 
@@ -128,18 +122,16 @@ class DataService(Generic[AttrT]):
         without it, one more ``BatchGetItem`` looks for newer commands. Nothing
         is written: no session table on the publish path.
         """
-        validate_key(pk, sk)
-        check_tenant(pk, context)
         if after is not None and (after.pk, remove_version(after.sk)) != (pk, sk):
             raise InterfaceError(
                 f"'after' is a command of {after.pk} / {after.sk}, not {pk} / {sk}"
             )
-        row = self.get_item(pk, sk, consistent=True)
+        row = self.get_item(pk, sk, consistent=True, context=context)
         version = int(row["version"]) if row else 0
         if after is not None:
             newer = None if version >= after.version else after.model_dump(by_alias=True)
         else:
-            newer = latest_command(self._client, self.tables.command, pk, sk, version + 1)
+            newer = latest_command(self._store, self.tables.command, pk, sk, version + 1)
         if newer is not None:
             projected = data_item(newer)
             for name in CREATION_FIELDS:  # as the projector's if_not_exists does
@@ -159,32 +151,31 @@ class DataService(Generic[AttrT]):
         cursor: str | None = None,
         descending: bool = False,
         include_deleted: bool = False,
-        context: InvokeContext | None = None,
+        context: Scope,
     ) -> Page[AttrT]:
         """One page of the entities under ``pk``, ordered by sk; pass ``cursor`` back for more."""
-        if not pk or "#" not in pk:
-            raise InterfaceError(f"pk {pk!r} must look like '<TYPE>#<tenantCode>'")
+        validate_pk(pk)
         check_tenant(pk, context)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise InterfaceError(f"limit must be an integer, got {limit!r}")
         if limit is not None and limit < 1:
             raise InterfaceError(f"limit must be >= 1, got {limit}")
-        values: dict[str, Any] = {":pk": pk}
-        condition = "pk = :pk"
+        if sk_prefix is not None and not isinstance(sk_prefix, str):
+            raise InterfaceError(f"sk_prefix must be a string, got {sk_prefix!r}")
+        condition = equals("pk", pk)
         if sk_prefix:
-            condition += " AND begins_with(sk, :prefix)"
-            values[":prefix"] = sk_prefix
-        kwargs: dict[str, Any] = {
-            "TableName": self.tables.data,
-            "KeyConditionExpression": condition,
-            "ScanIndexForward": not descending,
-        }
-        if not include_deleted:
-            kwargs["FilterExpression"] = _NOT_DELETED
-            values[":false"] = False
-        kwargs["ExpressionAttributeValues"] = serialize(values)
-        start = decode_cursor(cursor, pk, sk_prefix) if cursor is not None else None
-        items, last = self._query(kwargs, limit, start)
+            condition = condition & begins_with("sk", sk_prefix)
+        page = self._store.query_page(
+            self.tables.data,
+            condition,
+            limit=limit,
+            start=decode_cursor(cursor, pk, sk_prefix) if cursor is not None else None,
+            filter=None if include_deleted else NOT_DELETED,
+            descending=descending,
+        )
         return Page[Any](
-            items=[self._spec.data_model(i) for i in items], cursor=encode_cursor(last)
+            items=[self._spec.data_model(i) for i in page.items],
+            cursor=encode_cursor(page.last_key),
         )
 
     def find_by_code(
@@ -193,78 +184,47 @@ class DataService(Generic[AttrT]):
         code: str,
         *,
         include_deleted: bool = False,
-        context: InvokeContext | None = None,
+        context: Scope,
     ) -> DataRecord[AttrT] | None:
         """The entity with ``code`` in ``tenant_code``, via the ``code-index`` GSI."""
         validate_part("tenant code", tenant_code)
         validate_part("code", code)
         check_tenant(tenant_code, context, is_pk=False)
-        kwargs: dict[str, Any] = {
-            "TableName": self.tables.data,
-            "IndexName": CODE_INDEX,
-            "KeyConditionExpression": "tenantCode = :t AND code = :c",
-        }
-        values: dict[str, Any] = {":t": tenant_code, ":c": code}
-        if not include_deleted:
-            kwargs["FilterExpression"] = _NOT_DELETED
-            values[":false"] = False
-        kwargs["ExpressionAttributeValues"] = serialize(values)
-        items, _ = self._query(kwargs, 1, None)
-        return self._spec.data_model(items[0]) if items else None
-
-    def _query(
-        self, kwargs: dict[str, Any], limit: int | None, start: dict[str, Any] | None
-    ) -> tuple[list[Item], dict[str, Any] | None]:
-        """Query until ``limit`` items pass the filter (or the end); return them, the last key."""
-        items: list[Item] = []
-        while True:
-            page_kwargs = dict(kwargs)
-            if start:
-                page_kwargs["ExclusiveStartKey"] = start
-            if limit is not None:
-                page_kwargs["Limit"] = limit - len(items)
-            with dynamo_errors(f"query {kwargs['TableName']}"):
-                resp = self._client.query(**page_kwargs)
-            items.extend(deserialize(i) for i in resp.get("Items", []))
-            start = resp.get("LastEvaluatedKey")
-            if not start or (limit is not None and len(items) >= limit):
-                return items, start
+        page = self._store.query_page(
+            self.tables.data,
+            equals("tenantCode", tenant_code) & equals("code", code),
+            limit=1,
+            index=CODE_INDEX,
+            filter=None if include_deleted else NOT_DELETED,
+        )
+        return self._spec.data_model(page.items[0]) if page.items else None
 
 
 class HistoryService(Generic[AttrT]):
-    """Reads past versions of an entity type (``<entity>-history``)."""
+    """Reads past versions of an entity type (``<entity>-history``); tenant-scoped like
+    :class:`DataService`."""
 
-    def __init__(self, client: DynamoDBClient, tables: EntityTables, spec: EntitySpec[AttrT]):
-        self._client = client
+    def __init__(self, store: Store, tables: EntityTables, spec: EntitySpec[AttrT]):
+        self._store = store
         self.tables = tables
         self._spec = spec
 
-    def get(
-        self, pk: str, sk: str, version: int, *, context: InvokeContext | None = None
-    ) -> HistoryRecord[AttrT] | None:
+    def get(self, pk: str, sk: str, version: int, *, context: Scope) -> HistoryRecord[AttrT] | None:
         """The state right after ``version``, or ``None``."""
-        validate_key(pk, remove_version(sk))
+        base, _ = validate_versioned_key(pk, sk)
         check_tenant(pk, context)
-        with dynamo_errors(f"get {self.tables.history}"):
-            resp = self._client.get_item(
-                TableName=self.tables.history,
-                Key=serialize({"pk": pk, "sk": add_version(sk, version)}),
-            )
-        return self._spec.history_model(deserialize(resp["Item"])) if "Item" in resp else None
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise InterfaceError(f"version must be an integer >= 1, got {version!r}")
+        key = {"pk": pk, "sk": add_version(base, version)}
+        item = self._store.get(self.tables.history, key)
+        return self._spec.history_model(item) if item is not None else None
 
-    def list(
-        self, pk: str, sk: str, *, context: InvokeContext | None = None
-    ) -> list[HistoryRecord[AttrT]]:
+    def list(self, pk: str, sk: str, *, context: Scope) -> list[HistoryRecord[AttrT]]:
         """Every stored version of one entity, oldest first."""
-        base = remove_version(sk)
-        validate_key(pk, base)
+        base, _ = validate_versioned_key(pk, sk)
         check_tenant(pk, context)
-        request = {
-            "TableName": self.tables.history,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": serialize({":pk": pk, ":prefix": base + "@"}),
-        }
-        items = list(paginate(self._client, "query", request))
+        condition = equals("pk", pk) & begins_with("sk", base + "@")
+        items = list(self._store.query(self.tables.history, condition))
         # Sort keys order versions as text ("@10" < "@9"): sort by number.
         own = [i for i in items if remove_version(i["sk"]) == base]
         own.sort(key=lambda i: version_of(i["sk"]) or 0)

@@ -15,20 +15,18 @@ Rows the log does not imply (orphans) are reported and deleted only with
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .batch import batch_put, paginate
-from .clients import dynamo_errors, error_code, translate
-from .codec import Item, serialize
 from .items import CREATION_FIELDS, data_item, history_item
 from .keys import remove_version, version_of
+from .store.expressions import absent, at_most
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
     from .schema import EntityTables
+    from .store.codec import Item
+    from .store.gateway import Store
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -74,30 +72,38 @@ def expected_read_model(
 
 
 def rebuild(
-    client: DynamoDBClient,
+    store: Store,
     tables: EntityTables,
     *,
     prune: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> RebuildReport:
-    """Make data and history exactly what the command table implies; return the report."""
+    """Make data and history exactly what the command table implies; return the report.
+
+    ``store`` is the app's :class:`~cqrs.store.gateway.Store`; its errors are classified
+    (:mod:`cqrs.store.classify`).
+    """
     tick = progress or (lambda _phase, _done, _total: None)
-    commands = list(_scan(client, tables.command, lambda n: tick("scan commands", n, 0)))
-    commands = [c for c in commands if version_of(str(c.get("sk", ""))) is not None]
+    scanned = store.scan(
+        tables.command, consistent=True, on_page=lambda n: tick("scan commands", n, 0)
+    )
+    commands = [c for c in scanned if version_of(str(c.get("sk", ""))) is not None]
     want_data, want_history = expected_read_model(commands)
-    have_data = {(i["pk"], i["sk"]): i for i in _scan(client, tables.data)}
-    have_history = {(i["pk"], i["sk"]): i for i in _scan(client, tables.history)}
+    have_data = {(i["pk"], i["sk"]): i for i in store.scan(tables.data, consistent=True)}
+    have_history = {(i["pk"], i["sk"]): i for i in store.scan(tables.history, consistent=True)}
     report = RebuildReport(entities=len(want_data), commands=len(commands))
 
     history_fixes = [item for key, item in want_history.items() if have_history.get(key) != item]
     data_fixes = [item for key, item in want_data.items() if _differs(have_data.get(key), item)]
     total = len(history_fixes) + len(data_fixes)
     if not dry_run:
-        batch_put(client, tables.history, history_fixes, lambda n: tick("history", n, total))
+        store.batch_write(
+            tables.history, puts=history_fixes, on_chunk=lambda n: tick("history", n, total)
+        )
     report.history_written = len(history_fixes)
     for n, item in enumerate(data_fixes, 1):
-        if dry_run or _put_data(client, tables.data, item):
+        if dry_run or _put_data(store, tables.data, item):
             report.data_written += 1
         else:
             report.skipped_newer += 1
@@ -108,8 +114,7 @@ def rebuild(
     ]
     if prune and not dry_run:
         for table, pk, sk in report.orphans:
-            with dynamo_errors(f"delete {table}"):
-                client.delete_item(TableName=table, Key=serialize({"pk": pk, "sk": sk}))
+            store.delete(table, {"pk": pk, "sk": sk})
             report.pruned += 1
     return report
 
@@ -130,23 +135,7 @@ _PROJECTED_NAMES = frozenset(
 )  # fmt: skip
 
 
-def _put_data(client: DynamoDBClient, table: str, item: Item) -> bool:
-    try:
-        client.put_item(
-            TableName=table,
-            Item=serialize(item),
-            ConditionExpression="attribute_not_exists(pk) OR #v <= :v",
-            ExpressionAttributeNames={"#v": "version"},
-            ExpressionAttributeValues=serialize({":v": item["version"]}),
-        )
-        return True
-    except Exception as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise translate(exc, f"put {table}") from exc
-
-
-def _scan(
-    client: DynamoDBClient, table: str, on_page: Callable[[int], None] | None = None
-) -> Iterator[Item]:
-    return paginate(client, "scan", {"TableName": table, "ConsistentRead": True}, on_page)
+def _put_data(store: Store, table: str, item: Item) -> bool:
+    """Write a data row unless the stored one is newer; ``False`` when it was."""
+    condition = absent("pk") | at_most("version", item["version"])
+    return store.put(table, item, condition=condition) is None

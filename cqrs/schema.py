@@ -11,6 +11,7 @@ bundled with the package.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from .errors import ConfigurationError, UnknownEntityError
 EntityTableKind = Literal["command", "data", "history"]
 ENTITY_TABLE_KINDS: tuple[EntityTableKind, ...] = ("command", "data", "history")
 CODE_INDEX = "code-index"
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_TABLE_NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
 
 _BUNDLED_TEMPLATES = Path(__file__).parent / "_tables" / "templates"
 _SOURCE_TEMPLATES = Path(__file__).parent.parent / "tables" / "templates"
@@ -90,6 +93,9 @@ class Schema:
             raise ConfigurationError(
                 f'{listing} must look like {{"tables": ["order", ...]}}, got {raw!r}'
             )
+        _check_prefix(prefix)
+        for entity in entities:
+            _check_table_name(f"{prefix}{entity}-history", f"{listing}: entity {entity!r}")
         templates_dir = tables_dir / "templates"
         if not templates_dir.is_dir():
             templates_dir = _BUNDLED_TEMPLATES if _BUNDLED_TEMPLATES.is_dir() else _SOURCE_TEMPLATES
@@ -137,6 +143,22 @@ class Schema:
             if entity in self.entities:
                 return entity
         return None
+
+
+def _check_table_name(name: str, what: str) -> None:
+    """DynamoDB's table-name rules: 3-255 characters of ``a-z A-Z 0-9 _ - .``."""
+    if not _TABLE_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{what} makes table name {name!r}, which DynamoDB refuses: use 3-255 characters "
+            "of a-z, A-Z, 0-9, '_', '-' and '.'"
+        )
+
+
+def _check_prefix(prefix: str) -> None:
+    if not isinstance(prefix, str) or (prefix and not _TABLE_NAME_CHARS.fullmatch(prefix)):
+        raise ConfigurationError(
+            f"table prefix {prefix!r} may only use a-z, A-Z, 0-9, '_', '-' and '.'"
+        )
 
 
 def _read_template(path: Path) -> Mapping[str, Any]:

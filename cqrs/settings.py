@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: ``CQRS_ENDPOINT_URL`` value that selects the in-process moto engine.
@@ -60,6 +61,19 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias=AliasChoices("CQRS_SYNC_MAX_ATTEMPTS", "sync_max_attempts"),
     )
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_is_a_url(cls, value: str | None) -> str | None:
+        if value is None or value == "" or value == EMBEDDED:
+            return value or None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"endpoint URL {value!r} must be 'embedded' or an http(s) URL "
+                "such as http://127.0.0.1:8000"
+            )
+        return value
 
     @property
     def embedded(self) -> bool:

@@ -6,6 +6,12 @@ hands batches in Lambda's event shape to a handler, and checkpoints per
 stream ARN and shard. When the handler reports failed records, the shard's
 checkpoint stops just before the first failure, so the next poll redelivers
 from there, as Lambda does.
+
+Every stream call goes through :class:`~cqrs.store.streams.StreamsGateway`, so
+failures arrive classified: a throttled ``GetRecords`` is a
+:class:`~cqrs.errors.ThrottledError` (retryable), a denied one an
+:class:`~cqrs.errors.AccessDeniedError`. A shard whose data is gone (trimmed, or
+the stream was replaced) is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -13,17 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .clients import dynamo_errors, error_code
 from .stream_records import to_lambda_record
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from .store.streams import StreamsGateway
 
 logger = logging.getLogger("cqrs.stream_reader")
 
@@ -91,8 +95,7 @@ class StreamFollower:
 
     def __init__(
         self,
-        dynamodb: DynamoDBClient,
-        streams: DynamoDBStreamsClient,
+        streams: StreamsGateway,
         tables: Iterable[str],
         handler: EventHandler,
         *,
@@ -100,7 +103,6 @@ class StreamFollower:
         batch_size: int = 100,
         region: str = "ap-northeast-1",
     ) -> None:
-        self._dynamodb = dynamodb
         self._streams = streams
         self._tables = list(tables)
         self._handler = handler
@@ -110,14 +112,8 @@ class StreamFollower:
 
     def stream_arns(self) -> list[str]:
         """The latest stream ARN of each followed table that has a stream."""
-        arns = []
-        for table in self._tables:
-            with dynamo_errors(f"describe {table}"):
-                desc = self._dynamodb.describe_table(TableName=table)["Table"]
-            spec = desc.get("StreamSpecification")
-            if desc.get("LatestStreamArn") and (spec is None or spec.get("StreamEnabled", True)):
-                arns.append(desc["LatestStreamArn"])
-        return arns
+        arns = (self._streams.stream_arn(table) for table in self._tables)
+        return [arn for arn in arns if arn]
 
     def read_records(self) -> list[dict[str, Any]]:
         """Every record after the checkpoints, in Lambda's shape, without handling them."""
@@ -133,18 +129,7 @@ class StreamFollower:
         report = PollReport()
         for arn in self.stream_arns():
             for shard in self._shards(arn):
-                for batch in self._batches(arn, shard):
-                    report.batches += 1
-                    report.records += len(batch)
-                    response = self._handler({"Records": batch})
-                    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-                    done = _processed_prefix(batch, failed)
-                    if done:
-                        last = done[-1]["dynamodb"]["SequenceNumber"]
-                        self._checkpoints.put(arn, shard, last)
-                    if failed:
-                        report.failed += len(batch) - len(done)
-                        break  # retry this shard from the first failure on the next poll
+                self._poll_shard(arn, shard, report)
         return report
 
     def drain(self, max_polls: int = 50) -> PollReport:
@@ -172,60 +157,55 @@ class StreamFollower:
 
     # -- internals ---------------------------------------------------------------
 
-    def _shards(self, arn: str) -> list[str]:
-        shards: list[Mapping[str, Any]] = []
-        start: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"StreamArn": arn}
-            if start:
-                kwargs["ExclusiveStartShardId"] = start
-            with dynamo_errors(f"describe stream {arn}"):
-                desc = self._streams.describe_stream(**kwargs)["StreamDescription"]
-            shards.extend(desc.get("Shards", []))
-            start = desc.get("LastEvaluatedShardId")
-            if not start:
-                break
-        # Parents before children: a child's records follow its parent's.
-        ids = {s["ShardId"] for s in shards}
-        ordered: list[str] = []
-        remaining = list(shards)
-        while remaining:
-            ready = [
-                s
-                for s in remaining
-                if s.get("ParentShardId") not in ids or s["ParentShardId"] in ordered
-            ]
-            if not ready:
-                ready = remaining  # a parent cycle cannot happen; don't spin if it does
-            for s in ready:
-                ordered.append(s["ShardId"])
-                remaining.remove(s)
-        return ordered
+    def _poll_shard(self, arn: str, shard: str, report: PollReport) -> None:
+        """Hand each batch of one shard to the handler; stop at the first failed batch."""
+        for batch in self._batches(arn, shard):
+            report.batches += 1
+            report.records += len(batch)
+            response = self._handler({"Records": batch})
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            done = _processed_prefix(batch, failed)
+            if done:
+                self._checkpoints.put(arn, shard, done[-1]["dynamodb"]["SequenceNumber"])
+            if failed:
+                report.failed += len(batch) - len(done)
+                return  # retry this shard from the first failure on the next poll
 
-    def _batches(self, arn: str, shard: str) -> Iterable[list[dict[str, Any]]]:
+    def _shards(self, arn: str) -> list[str]:
+        return parents_first(self._streams.shards(arn))
+
+    def _batches(self, arn: str, shard: str) -> Iterator[list[dict[str, Any]]]:
         after = self._checkpoints.get(arn, shard)
-        kwargs: dict[str, Any] = {"StreamArn": arn, "ShardId": shard}
-        if after:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
-        else:
-            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
-        try:
-            iterator = self._streams.get_shard_iterator(**kwargs).get("ShardIterator")
-        except Exception as exc:
-            if error_code(exc) in ("ResourceNotFoundException", "TrimmedDataAccessException"):
-                logger.warning("shard %s of %s is gone: %s", shard, arn, exc)
-                return
-            raise
-        while iterator:
-            with dynamo_errors(f"get records {arn}"):
-                resp = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
-            records = resp.get("Records", [])
-            if not records:
-                # An open shard always hands back an iterator; on local engines an empty read
-                # means we reached its current end. The next poll starts from the checkpoint.
-                return
-            iterator = resp.get("NextShardIterator")
+        iterator = self._streams.iterator(arn, shard, after)
+        if iterator is None:
+            logger.warning(
+                "shard %s of %s is gone (trimmed, or the stream was replaced)", shard, arn
+            )
+            return
+        for records in self._streams.records(arn, iterator, self._batch_size):
             yield [to_lambda_record(r, arn, self._region) for r in records]
+
+
+def parents_first(shards: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Shard ids ordered parents before children: a child's records follow its parent's.
+
+    A parent that is not listed (trimmed away) does not hold its children back.
+    """
+    remaining = list(shards)
+    ids = {s["ShardId"] for s in remaining}
+    ordered: list[str] = []
+    while remaining:
+        ready = [
+            s
+            for s in remaining
+            if s.get("ParentShardId") not in ids or s["ParentShardId"] in ordered
+        ]
+        if not ready:
+            ready = list(remaining)  # a parent cycle cannot happen; don't spin if it does
+        for s in ready:
+            ordered.append(s["ShardId"])
+            remaining.remove(s)
+    return ordered
 
 
 def _processed_prefix(batch: list[dict[str, Any]], failed: set[str]) -> list[dict[str, Any]]:

@@ -18,8 +18,17 @@ command table) would hold back every later record of its shard forever. Instead:
   and :meth:`SyncFailures.redrive` (``cqrs redrive``) re-applies an entity from
   its data version once the cause is fixed, then clears its row.
 
-Failures of DynamoDB itself (throttling, timeouts) are not counted: they are not
-the command's fault, and the stream retries them as usual. Nothing here costs a
+Failures that pass (throttling, timeouts: :class:`~cqrs.errors.TransientError`)
+are not counted: they are not the command's fault, and the stream retries them
+as usual. Everything retrying cannot cure counts: a handler's exception, a
+version missing from the log, an item DynamoDB refuses (too large, invalid), a
+permanent or unclassified DynamoDB error.
+
+Records that are not commands at all (not parseable, or an invalid command image)
+are *rejected* by the synchronizer: acknowledged at once and kept here with the
+raw record and the reason (:meth:`SyncFailures.reject`, listed by
+:meth:`SyncFailures.rejected` and ``cqrs stuck``), with the ``record-rejected``
+alarm. Nothing here costs a
 request while sync succeeds; a row left by an entity that recovered on its own
 is dropped by the next :meth:`SyncFailures.failing`.
 """
@@ -29,20 +38,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .batch import batch_get, paginate
-from .clients import dynamo_errors, error_code, translate
-from .codec import Item, deserialize, serialize
-from .errors import OperationalError
+from .errors import ConcurrentUpdateError, OperationalError, is_retryable
 from .keys import VERSION_SEPARATOR, add_version, make_id, tenant_of, validate_part
 from .models import now_iso
-from .projection import MissingCommandError
+from .rejected_records import RejectedRecords
+from .store import Store, begins_with, equals, item_absent
+from .store.codec import Item
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
-    from .notifications import EntityStuckEvent
+    from .notifications import EntityStuckEvent, RecordRejectedEvent
     from .projection import EntityKey, EntityOutcome, Projector
     from .schema import Schema
 
@@ -57,15 +63,12 @@ _WRITE_RACES = 3  # optimistic retries when two workers record the same entity a
 def counts_as_attempt(outcome: EntityOutcome) -> bool:
     """Whether a failed outcome is the command's fault (and so counts towards stuck).
 
-    A handler's exception always counts, whatever its type; of the framework's
-    own errors, DynamoDB and network failures do not, except a command missing
-    from the log, which no retry will bring back.
+    A handler's exception always counts, whatever its type; of everything else,
+    only errors a retry can cure (:class:`~cqrs.errors.TransientError`) do not.
     """
     if outcome.error is None:
         return False
-    if outcome.in_handler or isinstance(outcome.error, MissingCommandError):
-        return True
-    return not isinstance(outcome.error, OperationalError)
+    return outcome.in_handler or not is_retryable(outcome.error)
 
 
 @dataclass(frozen=True)
@@ -168,26 +171,29 @@ class SyncFailures:
 
     def __init__(
         self,
-        client: DynamoDBClient,
+        store: Store,
         table: str,
         schema: Schema,
         projector_for: Callable[[str], Projector],
         *,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         alarm: Callable[[EntityStuckEvent], None] | None = None,
+        rejection_alarm: Callable[[RecordRejectedEvent], None] | None = None,
         clock: Callable[[], str] = now_iso,
     ) -> None:
         if max_attempts < 1:
             from .errors import ConfigurationError
 
             raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
-        self._client = client
+        self._store = store
         self.table = table
         self._schema = schema
         self._projector_for = projector_for
         self.max_attempts = max_attempts
         self._alarm = alarm
         self._clock = clock
+        #: Stream records the synchronizer rejected (:mod:`cqrs.rejected_records`).
+        self.rejected_records = RejectedRecords(store, table, alarm=rejection_alarm, clock=clock)
 
     # -- the synchronizer's side ------------------------------------------------
 
@@ -241,7 +247,7 @@ class SyncFailures:
             if self._put(failure, old):
                 newly_stuck = failure.stuck and not (again and old is not None and old.stuck)
                 return failure, newly_stuck
-        raise OperationalError(f"{self.table}: {key} kept changing under concurrent writers")
+        raise ConcurrentUpdateError(f"{self.table}: {key} kept changing under concurrent writers")
 
     # -- operators' side ----------------------------------------------------------
 
@@ -298,49 +304,22 @@ class SyncFailures:
     # -- storage --------------------------------------------------------------------
 
     def _get(self, entity: str, key: EntityKey) -> SyncFailure | None:
-        with dynamo_errors(f"get {self.table}"):
-            resp = self._client.get_item(
-                TableName=self.table,
-                Key=serialize({"pk": _partition(entity), "sk": make_id(*key)}),
-                ConsistentRead=True,
-            )
-        return SyncFailure.from_item(deserialize(resp["Item"])) if "Item" in resp else None
+        row_key = {"pk": _partition(entity), "sk": make_id(*key)}
+        item = self._store.get(self.table, row_key, consistent=True)
+        return SyncFailure.from_item(item) if item is not None else None
 
     def _put(self, failure: SyncFailure, old: SyncFailure | None) -> bool:
         """Write ``failure`` if the row is still ``old``; ``False`` if someone changed it."""
-        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        if old is not None:
-            condition = {
-                "ConditionExpression": "revision = :r",
-                "ExpressionAttributeValues": serialize({":r": old.revision}),
-            }
-        return self._conditional(
-            "put",
-            lambda: self._client.put_item(
-                TableName=self.table, Item=serialize(failure.to_item()), **condition
-            ),
-        )
+        condition = item_absent() if old is None else equals("revision", old.revision)
+        return self._store.put(self.table, failure.to_item(), condition=condition) is None
 
     def _delete(self, failure: SyncFailure) -> bool:
         """Delete the row unless a newer failure was recorded meanwhile."""
-        return self._conditional(
-            "delete",
-            lambda: self._client.delete_item(
-                TableName=self.table,
-                Key=serialize({"pk": _partition(failure.entity), "sk": failure.id}),
-                ConditionExpression="revision = :r",
-                ExpressionAttributeValues=serialize({":r": failure.revision}),
-            ),
+        key = {"pk": _partition(failure.entity), "sk": failure.id}
+        conflict = self._store.delete(
+            self.table, key, condition=equals("revision", failure.revision)
         )
-
-    def _conditional(self, what: str, call: Callable[[], object]) -> bool:
-        try:
-            call()
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise translate(exc, f"{what} {self.table}") from exc
-        return True
+        return conflict is None
 
     def _query(self, entity: str, tenant_code: str | None) -> Iterator[SyncFailure]:
         self._schema.entity_tables(entity)  # unknown entity → UnknownEntityError
@@ -350,24 +329,17 @@ class SyncFailures:
                 yield failure
 
     def _query_items(self, table: str, pk: str, sk_prefix: str | None = None) -> Iterator[Item]:
-        condition = "pk = :pk" + (" AND begins_with(sk, :sk)" if sk_prefix is not None else "")
-        values = {":pk": pk} | ({":sk": sk_prefix} if sk_prefix is not None else {})
-        request = {
-            "TableName": table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": serialize(values),
-            "ConsistentRead": True,
-        }
-        return paginate(self._client, "query", request)
+        condition = equals("pk", pk)
+        if sk_prefix is not None:
+            condition = condition & begins_with("sk", sk_prefix)
+        return self._store.query(table, condition, consistent=True)
 
     def _unresolved(self, entity: str, rows: Sequence[SyncFailure]) -> list[SyncFailure]:
         if not rows:
             return []
         data_table = self._schema.entity_tables(entity).data
         keys = [{"pk": f.pk, "sk": f.sk} for f in rows]
-        found = batch_get(
-            self._client, data_table, keys, projection="pk, sk, #v", names={"#v": "version"}
-        )
+        found = self._store.batch_get(data_table, keys, attributes=("pk", "sk", "version"))
         versions = {(i["pk"], i["sk"]): int(i.get("version", 0)) for i in found}
         out = []
         for failure in rows:

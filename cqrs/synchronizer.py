@@ -2,18 +2,25 @@
 
 Records are routed by table: a command table's records go to that entity's
 :class:`~cqrs.projection.Projector`; other tables (``tasks``) go to consumers
-registered with :meth:`Synchronizer.add_consumer`. Records that are not new
-commands (MODIFY of status fields, REMOVE by TTL) are ignored.
+registered with :meth:`Synchronizer.add_consumer`. MODIFY and REMOVE records
+(status fields, TTL expiry) are ignored.
 
 When an entity fails at version N, the first record of that entity carrying a
 version ≥ N is reported as a batch item failure; its later records are not
 applied ahead of it (the projector stops the entity at N). Lambda retries from
 the lowest reported sequence number; records already applied are skipped.
 
-A command that keeps failing is not retried forever: with a
-:class:`FailurePolicy` (the app's :class:`~cqrs.sync_failures.SyncFailures`),
-once the policy says the entity is stuck its records are acknowledged instead
-of reported, so the rest of the shard moves on (see :mod:`cqrs.sync_failures`).
+Nothing blocks a shard:
+
+- a command that keeps failing is not retried forever: with a
+  :class:`FailurePolicy` (the app's :class:`~cqrs.sync_failures.SyncFailures`),
+  once the policy says the entity is stuck its records are acknowledged instead
+  of reported, so the rest of the shard moves on (see :mod:`cqrs.sync_failures`);
+- a record that cannot be processed at all (not parseable, or an INSERT into a
+  command table that is not a valid command image) is *rejected*: acknowledged,
+  handed to the :class:`RejectionSink` (recorded in ``sync-failures``, alarm
+  raised) and never retried, since no retry can make it valid. The valid records
+  of the batch are applied as usual.
 """
 
 from __future__ import annotations
@@ -24,9 +31,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidEventError
+from .errors import InvalidEventError, UnexpectedError, is_retryable
 from .keys import remove_version
-from .stream_records import StreamRecord, batch_response, parse_record
+from .stream_records import (
+    RejectedRecord,
+    StreamRecord,
+    batch_response,
+    command_image_problem,
+    parse_record,
+)
 
 if TYPE_CHECKING:
     from .projection import EntityKey, EntityOutcome, Projector
@@ -40,6 +53,9 @@ RecordConsumer = Callable[[Sequence[StreamRecord]], Sequence[str]]
 #: batch); returns ``True`` to acknowledge the records because the entity is stuck.
 FailurePolicy = Callable[[str, "EntityOutcome", int], bool]
 
+#: Told of a rejected record; records it durably (raises if it could not).
+RejectionSink = Callable[[RejectedRecord], object]
+
 
 @dataclass
 class BatchReport:
@@ -51,6 +67,7 @@ class BatchReport:
     failed: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     stuck: list[EntityKey] = field(default_factory=list)  # failed, but acknowledged
+    rejected: list[RejectedRecord] = field(default_factory=list)  # acknowledged, recorded
 
     def response(self) -> dict[str, Any]:
         """Lambda's partial batch response."""
@@ -64,40 +81,48 @@ class Synchronizer:
         self,
         projector_for_table: Callable[[str], Projector | None],
         failures: FailurePolicy | None = None,
+        rejections: RejectionSink | None = None,
     ) -> None:
         self._projector_for_table = projector_for_table
         self._consumers: dict[str, RecordConsumer] = {}
         self.failures = failures
+        self.rejections = rejections
 
     def add_consumer(self, table_name: str, consumer: RecordConsumer) -> None:
         """Route records of ``table_name`` (e.g. the tasks table) to ``consumer``."""
         self._consumers[table_name] = consumer
 
     def handle_event(self, event: Mapping[str, Any]) -> BatchReport:
-        """Process a Lambda DynamoDB stream event."""
+        """Process a Lambda DynamoDB stream event.
+
+        Raises :class:`~cqrs.errors.InvalidEventError` only when the event itself is not a
+        stream event (no ``Records`` list); a bad record never fails its batch.
+        """
         raw_records = event.get("Records") if isinstance(event, Mapping) else None
         if not isinstance(raw_records, list):
             raise InvalidEventError("event must be a mapping with a 'Records' list")
         report = BatchReport(received=len(raw_records))
-        records: list[StreamRecord] = []
+        by_table: dict[str, list[StreamRecord]] = defaultdict(list)
+        raw_of: dict[int, Any] = {}
         for raw in raw_records:
             try:
-                records.append(parse_record(raw))
+                record = parse_record(raw)
             except InvalidEventError as exc:
-                seq = _sequence_number(raw)
-                if seq is None:
-                    raise
-                logger.error("malformed stream record %s: %s", seq, exc)
-                report.failed.append(seq)
-                report.errors.append(exc)
-        by_table: dict[str, list[StreamRecord]] = defaultdict(list)
-        for record in records:
+                self._reject(RejectedRecord.of(raw, str(exc)), report)
+                continue
+            raw_of[id(record)] = raw
             by_table[record.table_name].append(record)
         for table, table_records in by_table.items():
-            self._route(table, table_records, report)
+            self._route(table, table_records, raw_of, report)
         return report
 
-    def _route(self, table: str, records: list[StreamRecord], report: BatchReport) -> None:
+    def _route(
+        self,
+        table: str,
+        records: list[StreamRecord],
+        raw_of: Mapping[int, Any],
+        report: BatchReport,
+    ) -> None:
         consumer = self._consumers.get(table)
         if consumer is not None:
             report.failed.extend(consumer(records))
@@ -109,42 +134,92 @@ class Synchronizer:
             )
             report.ignored += len(records)
             return
-        commands = [r for r in records if r.is_new_command]
-        report.ignored += len(records) - len(commands)
-        if not commands:
-            return
-        outcomes = projector.apply(r.new_image for r in commands if r.new_image is not None)
+        commands: list[StreamRecord] = []
+        for r in records:
+            if r.event_name != "INSERT":
+                report.ignored += 1
+                continue
+            problem = command_image_problem(r)
+            if problem is not None:
+                self._reject(RejectedRecord.of(raw_of[id(r)], problem, r), report)
+            else:
+                commands.append(r)
+        if commands:
+            self._project(table, projector, commands, report)
+
+    def _project(
+        self, table: str, projector: Projector, commands: list[StreamRecord], report: BatchReport
+    ) -> None:
+        images = [r.new_image for r in commands if r.new_image is not None]
         by_entity: dict[EntityKey, list[StreamRecord]] = defaultdict(list)
         for r in commands:
-            assert r.new_image is not None
-            by_entity[(r.new_image["pk"], remove_version(r.new_image["sk"]))].append(r)
+            by_entity[_entity_key(r)].append(r)
+        try:
+            outcomes = projector.apply(images)
+        except Exception as exc:  # a bug must not escape: each entity fails with it
+            from .projection import EntityOutcome
+
+            logger.exception("%s: projection raised", table)
+            error = UnexpectedError(f"{table}: projection raised {exc!r}", cause=exc)
+            outcomes = {
+                key: EntityOutcome(key, error=error, failed_version=min(map(_version, recs)))
+                for key, recs in by_entity.items()
+            }
         for key, entity_records in by_entity.items():
-            outcome = outcomes[key]
-            if outcome.ok:
-                report.applied += len(entity_records)
-                continue
-            assert outcome.failed_version is not None and outcome.error is not None
-            logger.error(
-                "%s %s failed at version %s: %r", table, key, outcome.failed_version, outcome.error
-            )
-            report.errors.append(outcome.error)
-            failed_at = outcome.failed_version
-            report.applied += sum(1 for r in entity_records if _version(r) < failed_at)
-            target = max(_version(r) for r in entity_records)
-            if self.failures is not None and self.failures(table, outcome, target):
-                report.stuck.append(key)
-                continue
-            first_failed = next(r for r in entity_records if _version(r) >= failed_at)
-            report.failed.append(first_failed.sequence_number)
+            self._settle(table, outcomes[key], entity_records, report)
+
+    def _settle(
+        self,
+        table: str,
+        outcome: EntityOutcome,
+        entity_records: list[StreamRecord],
+        report: BatchReport,
+    ) -> None:
+        """Count an entity's records as applied, reported for retry, or stuck."""
+        if outcome.ok:
+            report.applied += len(entity_records)
+            return
+        assert outcome.failed_version is not None and outcome.error is not None
+        logger.error(
+            "%s %s failed at version %s: %r", table, outcome.key, outcome.failed_version,
+            outcome.error,
+        )  # fmt: skip
+        report.errors.append(outcome.error)
+        failed_at = outcome.failed_version
+        report.applied += sum(1 for r in entity_records if _version(r) < failed_at)
+        target = max(_version(r) for r in entity_records)
+        if self.failures is not None and self.failures(table, outcome, target):
+            report.stuck.append(outcome.key)
+            return
+        first_failed = next(r for r in entity_records if _version(r) >= failed_at)
+        report.failed.append(first_failed.sequence_number)
+
+    def _reject(self, rejected: RejectedRecord, report: BatchReport) -> None:
+        """Acknowledge a record no retry can make valid, after recording it. Only when the
+        record cannot be recorded now (a transient failure) is it reported for a retry."""
+        logger.error(
+            "rejected stream record %s of %s: %s",
+            rejected.sequence_number,
+            rejected.table,
+            rejected.reason,
+        )
+        report.rejected.append(rejected)
+        if self.rejections is None:
+            return
+        try:
+            self.rejections(rejected)
+        except Exception as exc:
+            logger.exception("could not record rejected record %s", rejected.sequence_number)
+            if is_retryable(exc) and rejected.sequence_number is not None:
+                report.failed.append(rejected.sequence_number)
+                report.errors.append(exc)
+
+
+def _entity_key(record: StreamRecord) -> EntityKey:
+    assert record.new_image is not None
+    return (record.new_image["pk"], remove_version(record.new_image["sk"]))
 
 
 def _version(record: StreamRecord) -> int:
     assert record.new_image is not None
     return int(record.new_image["version"])
-
-
-def _sequence_number(raw: Any) -> str | None:
-    if isinstance(raw, Mapping) and isinstance(raw.get("dynamodb"), Mapping):
-        seq = raw["dynamodb"].get("SequenceNumber")
-        return seq if isinstance(seq, str) else None
-    return None

@@ -66,8 +66,8 @@ def order(tenant: str, code: str, version: int, **attributes: object) -> Command
 
 
 def main() -> None:
-    os.environ.setdefault("CQRS_ENDPOINT_URL", "embedded")
     app = Cqrs.from_env(
+        endpoint_url=os.environ.get("CQRS_ENDPOINT_URL", "embedded"),
         tables_dir=os.environ.get("CQRS_TABLES_DIR", str(TABLES)),
         table_prefix=os.environ.get("CQRS_TABLE_PREFIX", "demo-shop-"),
     )
@@ -97,20 +97,22 @@ def main() -> None:
     except VersionConflictError as exc:
         print(f"  VersionConflictError: {exc} (expected={exc.expected}, actual={exc.actual})")
 
-    print(f"== before sync the read model is behind: {orders.data.get('ORDER#acme', 'ORDER#A-1')}")
+    behind = orders.data.get("ORDER#acme", "ORDER#A-1", context=acme)
+    print(f"== before sync the read model is behind: {behind}")
     report = app.sync()
     print(f"== synced {report.records} stream record(s) in {report.batches} batch(es)")
-    for tenant in ("acme", "globex"):
-        for row in orders.data.list_by_pk(f"ORDER#{tenant}").items:
+    for tenant, ctx in (("acme", acme), ("globex", globex)):
+        for row in orders.data.list_by_pk(f"ORDER#{tenant}", context=ctx).items:
             a = row.attributes
             print(
                 f"  {tenant:<7} {row.code:<4} v{row.version} status={a.status:<5} "
                 f"lines={[f'{line.sku}x{line.qty}' for line in a.lines]} note={a.note}"
             )
     print("== history of acme A-1")
-    for h in orders.history.list("ORDER#acme", "ORDER#A-1"):
+    for h in orders.history.list("ORDER#acme", "ORDER#A-1", context=acme):
         print(f"  v{h.version} status={h.attributes.status} by {h.updated_by} at {h.updated_at}")
-    print(f"== find_by_code('globex', 'G-1') -> {orders.data.find_by_code('globex', 'G-1').name}")
+    found = orders.data.find_by_code("globex", "G-1", context=globex)
+    print(f"== find_by_code('globex', 'G-1') -> {found.name if found else None}")
     print(f"== custom projection saw: {', '.join(audit.seen)}")
 
 

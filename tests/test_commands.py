@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 import cqrs
 from cqrs import (
+    SYSTEM,
     CommandInput,
     CommandPartialInput,
     InterfaceError,
@@ -27,7 +28,8 @@ from cqrs import (
     TenantMismatchError,
     VersionConflictError,
 )
-from cqrs.codec import deserialize, serialize
+from cqrs.store.codec import from_wire_item as deserialize
+from cqrs.store.codec import to_wire_item as serialize
 from cqrs.testing import RequestCounter
 
 TENANT = "acme"
@@ -183,7 +185,7 @@ def test_publish_sync_writes_data_and_history_in_the_same_call(cqrs_app: cqrs.Cq
     }
     assert history == data | {"sk": "ORDER#1@1"}
 
-    record = order.data.get(PK, sk("1"))
+    record = order.data.get(PK, sk("1"), context=SYSTEM)
     assert record is not None and record.version == 1 and record.attributes == {"total": 10}
 
 
@@ -336,13 +338,13 @@ def test_latest_reads_windows_from_the_data_version(
     assert (data or {}).get("version", 0) == synced  # the read model lags behind
 
     with RequestCounter(cqrs_app.clients.dynamodb) as counter:
-        latest = commands.get(PK, sk("1"))
+        latest = commands.get(PK, sk("1"), context=SYSTEM)
     assert latest is not None and (latest.version, latest.name) == (versions, f"n{versions}")
     assert counter.by_operation == {"GetItem": 1, "BatchGetItem": batch_gets}
 
     cmd = commands.publish_async(order_input("1", version=-1, name="next"), ALICE)
     assert cmd is not None and cmd.version == versions + 1
-    assert commands.latest_version(PK, sk("1")) == versions + 1
+    assert commands.latest_version(PK, sk("1"), context=SYSTEM) == versions + 1
 
 
 def publish_versions_from(app: cqrs.Cqrs, start: int, end: int, code: str = "1") -> None:
@@ -353,16 +355,16 @@ def publish_versions_from(app: cqrs.Cqrs, start: int, end: int, code: str = "1")
 
 def test_latest_of_missing_entity(cqrs_app: cqrs.Cqrs) -> None:
     commands = cqrs_app.entity("order").commands
-    assert commands.get(PK, sk("1")) is None
-    assert commands.latest_version(PK, sk("1")) == 0
+    assert commands.get(PK, sk("1"), context=SYSTEM) is None
+    assert commands.latest_version(PK, sk("1"), context=SYSTEM) == 0
 
 
 def test_get_specific_version(cqrs_app: cqrs.Cqrs) -> None:
     publish_versions(cqrs_app, 3)
     commands = cqrs_app.entity("order").commands
-    assert commands.get(PK, sk("1"), version=2).name == "n2"  # type: ignore[union-attr]
-    assert commands.get(PK, "ORDER#1@1").name == "n1"  # type: ignore[union-attr]
-    assert commands.get(PK, sk("1"), version=7) is None
+    assert commands.get(PK, sk("1"), version=2, context=SYSTEM).name == "n2"  # type: ignore[union-attr]
+    assert commands.get(PK, "ORDER#1@1", context=SYSTEM).name == "n1"  # type: ignore[union-attr]
+    assert commands.get(PK, sk("1"), version=7, context=SYSTEM) is None
 
 
 # -- not dirty ---------------------------------------------------------------------
@@ -383,13 +385,17 @@ def test_unchanged_full_command_writes_nothing(cqrs_app: cqrs.Cqrs, version: int
 
 DIRTY_CHANGES = {
     "name": {"name": "other"},
-    "code": {"code": "2"},
-    "type": {"type": "ORDER2"},
     "isDeleted": {"is_deleted": True},
     "seq": {"seq": 1},
     "ttl": {"ttl": 5},
     "attributes value": {"attributes": {"total": 11}},
     "attributes key": {"attributes": {"total": 10, "extra": None}},
+}
+
+#: Changes to compared fields that would break the key rules: refused, not written.
+KEY_BREAKING_CHANGES = {
+    "code": {"code": "2"},
+    "type": {"type": "ORDER2"},
     "id": {"id": "custom-id"},
 }
 
@@ -404,6 +410,19 @@ def test_any_compared_field_makes_it_dirty(cqrs_app: cqrs.Cqrs) -> None:
         )
         versions[case] = cmd and cmd.version
     assert versions == dict.fromkeys(DIRTY_CHANGES, 2)
+
+
+def test_changes_that_break_the_key_rules_are_refused(cqrs_app: cqrs.Cqrs) -> None:
+    commands = cqrs_app.entity("order").commands
+    commands.publish_async(order_input("1"), ALICE)
+    outcomes = {
+        case: error_name(
+            lambda: commands.publish_async(order_input("1", version=1).model_copy(update=c), ALICE)  # noqa: B023
+        )
+        for case, c in KEY_BREAKING_CHANGES.items()
+    }
+    assert outcomes == dict.fromkeys(KEY_BREAKING_CHANGES, "InvalidKeyError")
+    assert stored_sks(cqrs_app) == ["ORDER#1@1"]
 
 
 def test_unchanged_partial_update_writes_nothing(cqrs_app: cqrs.Cqrs) -> None:
@@ -462,7 +481,7 @@ def test_partial_none_keeps_required_fields_and_clears_optional_ones(
     stored = raw(cqrs_app, "command", "ORDER#1@2")
     assert stored is not None and stored["name"] == "order 1" and "seq" not in stored
     drain(cqrs_app)
-    data = order.data.get(PK, sk("1"))
+    data = order.data.get(PK, sk("1"), context=SYSTEM)
     assert data is not None and (data.version, data.name, data.seq) == (2, "order 1", None)
 
 
@@ -502,7 +521,7 @@ def test_partial_update_sync_projects(cqrs_app: cqrs.Cqrs) -> None:
     order = cqrs_app.entity("order")
     order.commands.publish_sync(order_input("1"), ALICE)
     order.commands.publish_partial_update_sync(order_patch("1", attributes={"total": 12}), BOB)
-    data = order.data.get(PK, sk("1"))
+    data = order.data.get(PK, sk("1"), context=SYSTEM)
     assert data is not None and (data.version, data.attributes) == (2, {"total": 12})
 
 
@@ -530,7 +549,7 @@ def test_audit_fields_keep_creation_and_move_update(
     assert "updatedIp" not in v3 and "requestId" not in v3  # carol's context has neither
 
     drain(cqrs_app)
-    data = order.data.get(PK, sk("1"))
+    data = order.data.get(PK, sk("1"), context=SYSTEM)
     assert data is not None
     assert (data.created_by, data.created_ip, data.updated_by) == ("alice", "10.0.0.1", "carol")
     assert data.created_at == datetime.fromisoformat(times[0])
@@ -580,8 +599,8 @@ def test_delete_is_a_partial_update_keeping_the_data_row(cqrs_app: cqrs.Cqrs) ->
     assert cmd is not None and cmd.version == 2 and cmd.is_deleted is True
     row = raw(cqrs_app, "data", "ORDER#1")
     assert row is not None and row["isDeleted"] is True and row["version"] == 2
-    assert order.data.get(PK, sk("1")) is None
-    deleted = order.data.get(PK, sk("1"), include_deleted=True)
+    assert order.data.get(PK, sk("1"), context=SYSTEM) is None
+    deleted = order.data.get(PK, sk("1"), include_deleted=True, context=SYSTEM)
     assert deleted is not None and deleted.is_deleted is True and deleted.name == "order 1"
 
 
@@ -645,10 +664,10 @@ def test_typed_entity_validates_and_reads_back_models(cqrs_app: cqrs.Cqrs) -> No
         "tags": [],
     }
 
-    data = order.data.get(PK, sk("1"))
+    data = order.data.get(PK, sk("1"), context=SYSTEM)
     assert data is not None and isinstance(data.attributes, OrderAttributes)
     assert data.attributes.address.city == "Tokyo"
-    history = order.history.get(PK, sk("1"), 1)
+    history = order.history.get(PK, sk("1"), 1, context=SYSTEM)
     assert history is not None and isinstance(history.attributes, OrderAttributes)
 
 
@@ -707,7 +726,7 @@ def test_untyped_entity_takes_dicts(cqrs_app: cqrs.Cqrs) -> None:
         order_input("1", attributes={"anything": [1, {"x": 2}]}), ALICE
     )
     assert cmd is not None and cmd.attributes == {"anything": [1, {"x": 2}]}
-    data = order.data.get(PK, sk("1"))
+    data = order.data.get(PK, sk("1"), context=SYSTEM)
     assert data is not None and data.attributes == {"anything": [1, {"x": 2}]}
     with pytest.raises(InvalidAttributesError):
         order.commands.publish_async(order_input("2", attributes=["a"]), ALICE)
@@ -744,18 +763,22 @@ def test_typed_entity_listing_and_lookup_return_models(cqrs_app: cqrs.Cqrs) -> N
     order = cqrs_app.register("order", attributes=OrderAttributes)
     order.commands.publish_sync(typed_input("1"), ALICE)
     order.commands.publish_sync(typed_input("2", total=20), ALICE)
-    page = order.data.list_by_pk(PK)
+    page = order.data.list_by_pk(PK, context=SYSTEM)
     assert [type(i.attributes) for i in page.items] == [OrderAttributes, OrderAttributes]
     assert [i.attributes.total for i in page.items] == [10, 20]
-    found = order.data.find_by_code(TENANT, "2")
+    found = order.data.find_by_code(TENANT, "2", context=SYSTEM)
     assert found is not None and isinstance(found.attributes, OrderAttributes)
-    assert [type(h.attributes) for h in order.history.list(PK, sk("1"))] == [OrderAttributes]
-    assert isinstance(order.commands.get(PK, sk("1")).attributes, OrderAttributes)  # type: ignore[union-attr]
+    assert [type(h.attributes) for h in order.history.list(PK, sk("1"), context=SYSTEM)] == [
+        OrderAttributes
+    ]
+    assert isinstance(order.commands.get(PK, sk("1"), context=SYSTEM).attributes, OrderAttributes)  # type: ignore[union-attr]
 
 
 def test_is_applied_follows_the_read_model(cqrs_app: cqrs.Cqrs, drain: Any) -> None:
     commands = cqrs_app.entity("order").commands
     publish_versions(cqrs_app, 2)
-    assert not commands.is_applied(PK, sk("1"), 1)
+    assert not commands.is_applied(PK, sk("1"), 1, context=SYSTEM)
     drain(cqrs_app)
-    assert commands.is_applied(PK, sk("1"), 2) and not commands.is_applied(PK, sk("1"), 3)
+    assert commands.is_applied(PK, sk("1"), 2, context=SYSTEM) and not commands.is_applied(
+        PK, sk("1"), 3, context=SYSTEM
+    )

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cqrs import CommandInput, CommandPartialInput, InvokeContext, VersionConflictError
+from cqrs import SYSTEM, CommandInput, CommandPartialInput, InvokeContext, VersionConflictError
 
 pytestmark = pytest.mark.engine
 
@@ -36,7 +36,7 @@ def increment(app, code: str, times: int) -> int:
     conflicts = 0
     for _ in range(times):
         for _attempt in range(200):  # bounded
-            base = commands.get("ORDER#acme", f"ORDER#{code}")
+            base = commands.get("ORDER#acme", f"ORDER#{code}", context=SYSTEM)
             assert base is not None
             try:
                 commands.publish_partial_update_async(
@@ -65,9 +65,13 @@ def test_no_lost_update_under_contention(server_app, drain):
         )
     total = THREADS * per_thread
     commands = server_app.entity("order").commands
-    assert commands.latest_version("ORDER#acme", "ORDER#hot") == total + 1  # one per increment
+    assert (
+        commands.latest_version("ORDER#acme", "ORDER#hot", context=SYSTEM) == total + 1
+    )  # one per increment
     drain(server_app)
-    row = server_app.entity("order").data.get("ORDER#acme", "ORDER#hot", consistent=True)
+    row = server_app.entity("order").data.get(
+        "ORDER#acme", "ORDER#hot", consistent=True, context=SYSTEM
+    )
     assert row.attributes["count"] == total  # every increment counted exactly once
     assert sum(conflicts) > 0  # the threads really did contend
 
@@ -79,6 +83,6 @@ def test_threads_on_different_entities_all_succeed(server_app, drain):
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         assert sum(pool.map(lambda c: increment(server_app, c, 2), codes)) == 0
     drain(server_app)
-    page = server_app.entity("order").data.list_by_pk("ORDER#acme")
+    page = server_app.entity("order").data.list_by_pk("ORDER#acme", context=SYSTEM)
     assert sorted(r.code for r in page.items) == sorted(codes)
     assert {r.attributes["count"] for r in page.items} == {2}

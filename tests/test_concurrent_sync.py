@@ -33,11 +33,11 @@ import pytest
 
 from cqrs import Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
 from cqrs.clients import Clients, make_clients
-from cqrs.codec import Item
 from cqrs.faults import DeliveryPlan, deliver
 from cqrs.keys import add_version, remove_version
 from cqrs.notifications import CommandStatusEvent
 from cqrs.rebuild import expected_read_model
+from cqrs.store.codec import Item
 from cqrs.testing import clear_table, make_test_app, stream_records, table_items
 
 TABLES = Path(__file__).parent / "fixtures" / "tables"

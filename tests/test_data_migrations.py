@@ -10,11 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from cqrs import CommandInput, CommandPartialInput, ConfigurationError, Cqrs, InvokeContext
+from cqrs import SYSTEM, CommandInput, CommandPartialInput, ConfigurationError, Cqrs, InvokeContext
 from cqrs.cli import main
-from cqrs.codec import deserialize, serialize
 from cqrs.data_migrations import (
     MIGRATION_PK,
     MigrationConflictError,
@@ -25,8 +25,11 @@ from cqrs.data_migrations import (
     discover,
     run_migrations,
 )
+from cqrs.errors import AccessDeniedError, TableNotFoundError
 from cqrs.progress import ProgressPrinter, progress
 from cqrs.settings import Settings
+from cqrs.store.codec import from_wire_item as deserialize
+from cqrs.store.codec import to_wire_item as serialize
 from cqrs.testing import REGION
 
 REPO = Path(__file__).resolve().parent.parent
@@ -226,6 +229,34 @@ def test_dry_run_before_the_migrations_table_exists(tmp_path: Path) -> None:
     assert [m.id for m in report.pending] == ["0001_first"]
 
 
+def test_a_denied_ledger_read_is_not_taken_for_a_missing_table(
+    cqrs_app: Cqrs, tmp_path: Path
+) -> None:
+    """Only a missing table counts as "nothing applied" in a dry run; a denied Query raises."""
+    write(tmp_path, "0001_first.py")
+
+    def deny(**_: Any) -> None:
+        error = {"Code": "AccessDeniedException", "Message": "not allowed: dynamodb:Query"}
+        raise ClientError({"Error": error}, "Query")
+
+    events = cqrs_app.clients.dynamodb.meta.events
+    events.register("before-call.dynamodb.Query", deny)
+    try:
+        with pytest.raises(AccessDeniedError) as caught:
+            run_migrations(cqrs_app, tmp_path, dry_run=True, echo=quiet)
+    finally:
+        events.unregister("before-call.dynamodb.Query", deny)
+    assert not caught.value.retryable and isinstance(caught.value.cause, ClientError)
+    assert ran(tmp_path) == []
+
+
+def test_estimate_rows_of_a_missing_table_names_migrate(tmp_path: Path) -> None:
+    with mock_aws():
+        app = Cqrs(Settings(tables_dir=FIXTURES, table_prefix="fresh-", region=REGION))
+        with pytest.raises(TableNotFoundError, match="cqrs migrate"):
+            context_for(app, tmp_path).estimate_rows("order")
+
+
 def test_a_missing_directory_is_skipped_with_a_line(cqrs_app: Cqrs, tmp_path: Path) -> None:
     lines: list[str] = []
     report = run_migrations(cqrs_app, tmp_path / "nowhere", echo=lines.append)
@@ -258,13 +289,10 @@ def test_recorded_ids_without_a_file_are_reported_and_kept(cqrs_app: Cqrs, tmp_p
 
 # Plays "another runner": records this very migration while it runs.
 RACING_BODY = """
-from cqrs.codec import serialize
-
-
 def up(ctx):
-    ctx.app.clients.dynamodb.put_item(
-        TableName=ctx.app.schema.system_table("migrations"),
-        Item=serialize({"pk": "MIGRATION", "sk": ctx.migration.id, "name": "other runner"}),
+    ctx.app.clients.store.put(
+        ctx.app.schema.system_table("migrations"),
+        {"pk": "MIGRATION", "sk": ctx.migration.id, "name": "other runner"},
     )
 """
 
@@ -379,14 +407,14 @@ def test_example_backfills_priority_across_tenants(
     out, err = capsys.readouterr()
     assert "set priority on 2 order(s); 1 already had one" in out
     assert "order priority: 3 done in " in err  # the progress bar's final line, on stderr
-    a1 = orders.data.get("ORDER#acme", "ORDER#A-1")
-    a2 = orders.data.get("ORDER#acme", "ORDER#A-2")
-    g1 = orders.data.get("ORDER#globex", "ORDER#G-1")
+    a1 = orders.data.get("ORDER#acme", "ORDER#A-1", context=SYSTEM)
+    a2 = orders.data.get("ORDER#acme", "ORDER#A-2", context=SYSTEM)
+    g1 = orders.data.get("ORDER#globex", "ORDER#G-1", context=SYSTEM)
     assert a1 and a2 and g1
     assert (a1.version, a1.attributes) == (2, {"status": "open", "priority": "normal"})
     assert (a2.version, a2.attributes) == (1, {"priority": "high"})  # kept, no new version
     assert (g1.version, g1.attributes) == (3, {"note": "rush", "priority": "normal"})
-    history = orders.history.list("ORDER#acme", "ORDER#A-1")
+    history = orders.history.list("ORDER#acme", "ORDER#A-1", context=SYSTEM)
     assert [(h.version, h.attributes.get("priority")) for h in history] == [
         (1, None),
         (2, "normal"),
@@ -397,7 +425,7 @@ def test_example_backfills_priority_across_tenants(
     (migration,) = discover(example_dir)
     migration.load()(MigrationContext(cqrs_app, migration, echo=quiet))
     drain(cqrs_app)
-    assert orders.commands.latest_version("ORDER#acme", "ORDER#A-1") == 2
+    assert orders.commands.latest_version("ORDER#acme", "ORDER#A-1", context=SYSTEM) == 2
     assert run_migrations(cqrs_app, example_dir, echo=quiet).applied == []
 
 
@@ -415,7 +443,7 @@ def test_example_keeps_a_priority_the_data_row_does_not_show_yet(
     run_migrations(cqrs_app, example_dir, echo=quiet)
     drain(cqrs_app)
 
-    row = orders.data.get("ORDER#acme", "ORDER#A-1")
+    row = orders.data.get("ORDER#acme", "ORDER#A-1", context=SYSTEM)
     assert row and (row.version, row.attributes) == (2, {"priority": "high"})
 
 
@@ -431,7 +459,7 @@ def test_example_in_dry_run_mode_writes_nothing(
     migration.load()(MigrationContext(cqrs_app, migration, dry_run=True, echo=lines.append))
 
     assert lines == ["  would set priority on 1 order(s); 0 already had one"]
-    assert orders.commands.latest_version("ORDER#acme", "ORDER#A-1") == 1
+    assert orders.commands.latest_version("ORDER#acme", "ORDER#A-1", context=SYSTEM) == 1
 
 
 # -- the command line ----------------------------------------------------------------

@@ -409,5 +409,5 @@ def test_cli_template_yaml_from_suffix(tmp_path: Path) -> None:
 
 def test_cli_template_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = _parse("template", "--tables-dir", str(tmp_path / "missing"))
-    assert args.func(args) == 1
+    assert args.func(args) == 2  # a usage error
     assert "cqrs.json not found" in capsys.readouterr().err

@@ -18,8 +18,15 @@ from typing import Any
 
 import pytest
 
-from cqrs import CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.devtools import Change, diff_versions, register, render_table, run_dev
+from cqrs import SYSTEM, CommandInput, CommandPartialInput, Cqrs, InvokeContext
+from cqrs.devtools import (
+    Change,
+    _env_app_factory,
+    diff_versions,
+    register,
+    render_table,
+    run_dev,
+)
 from cqrs.errors import ConfigurationError
 from cqrs.settings import Settings
 from cqrs.testing import free_port
@@ -108,7 +115,7 @@ def test_dev_serves_migrates_and_syncs(dev: tuple[DevThread, int], cqrs_tables_d
     row = None
     deadline = time.monotonic() + BOUND
     while row is None and time.monotonic() < deadline:
-        row = orders.data.get("ORDER#acme", "ORDER#D-1", consistent=True)
+        row = orders.data.get("ORDER#acme", "ORDER#D-1", consistent=True, context=SYSTEM)
         if row is None:
             time.sleep(0.05)
     assert row is not None, "the follower did not project the command"
@@ -179,6 +186,23 @@ def _wait_for_line(lines: queue.Queue[str], needle: str) -> bool:
         except queue.Empty:
             continue
     return False
+
+
+def test_dev_app_reads_the_endpoint_and_the_environment_is_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cqrs_tables_dir: Path
+) -> None:
+    name = f"dev_app_{os.getpid()}_{time.monotonic_ns()}"
+    (tmp_path / f"{name}.py").write_text("from cqrs import Cqrs\napp = Cqrs.from_env()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("CQRS_ENDPOINT_URL", raising=False)
+    environment = dict(os.environ)
+
+    factory = _env_app_factory(f"{name}:app", cqrs_tables_dir, "devapp-")
+    app = factory("http://127.0.0.1:9")  # building it contacts nothing
+
+    assert app.settings.endpoint_url == "http://127.0.0.1:9"
+    assert (app.settings.table_prefix, app.settings.tables_dir) == ("devapp-", cqrs_tables_dir)
+    assert dict(os.environ) == environment
 
 
 def test_register_adds_dev_and_show() -> None:

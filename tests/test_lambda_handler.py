@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cqrs import (
+    SYSTEM,
     Command,
     CommandInput,
     ConfigurationError,
@@ -20,7 +21,8 @@ from cqrs import (
     Settings,
 )
 from cqrs.aws import get_app, handler, set_app
-from cqrs.codec import serialize
+from cqrs.store.codec import to_wire_item as serialize
+from cqrs.store.streams import StreamsGateway
 from cqrs.stream_reader import StreamFollower
 from cqrs.testing import REGION, stream_records
 
@@ -40,7 +42,9 @@ def publish(app: Cqrs, entity: str, code: str, version: int = 0, **attrs: Any) -
 
 def version_of(app: Cqrs, entity: str, code: str) -> int | None:
     kind = entity.upper()
-    row = app.entity(entity).data.get_item(f"{kind}#acme", f"{kind}#{code}", consistent=True)
+    row = app.entity(entity).data.get_item(
+        f"{kind}#acme", f"{kind}#{code}", consistent=True, context=SYSTEM
+    )
     return row["version"] if row else None
 
 
@@ -142,7 +146,8 @@ def test_records_of_other_tables_are_ignored(served):
     tasks = served.schema.system_table("tasks")
     ddb.put_item(TableName=tasks, Item=serialize({"pk": "TASK#acme", "sk": "T#1@1", "version": 1}))
     publish(served, "order", "1")
-    foreign = StreamFollower(ddb, served.clients.streams, [other], lambda e: {}).read_records()
+    streams = StreamsGateway(ddb, served.clients.streams)
+    foreign = StreamFollower(streams, [other], lambda e: {}).read_records()
     records = foreign + stream_records(served)
     assert len(records) == 3
 
@@ -181,25 +186,27 @@ def test_an_event_without_a_records_list_is_invalid(offline, event):
 
 
 @pytest.mark.parametrize(
-    "record",
+    ("record", "says"),
     [
-        {"eventName": "INSERT", "eventSourceARN": "arn:aws:dynamodb:x:1:table/t/stream/s"},
-        {"eventName": "INSERT", "dynamodb": {"NewImage": {}}},
-        "not a record",
+        (
+            {"eventName": "INSERT", "eventSourceARN": "arn:aws:dynamodb:x:1:table/t/stream/s"},
+            "needs 'dynamodb'",
+        ),
+        ({"eventName": "INSERT", "dynamodb": {"NewImage": {}}}, "needs 'dynamodb'"),
+        ({"eventName": "INSERT"}, "needs 'dynamodb'"),
+        ("not a record", "must be a mapping"),
     ],
-    ids=["no dynamodb", "no eventSourceARN nor SequenceNumber", "not a mapping"],
+    ids=["no dynamodb", "no eventSourceARN nor SequenceNumber", "only a name", "not a mapping"],
 )
-def test_a_record_that_cannot_be_identified_is_an_invalid_event(offline, record):
-    with pytest.raises(InvalidEventError, match="stream record"):
-        handler({"Records": [record]}, None)
-
-
-def test_an_unidentifiable_record_fails_the_whole_invocation(served):
-    """Without a SequenceNumber it cannot be reported: Lambda retries the whole batch."""
+def test_a_record_that_cannot_be_identified_is_rejected_and_the_rest_applied(served, record, says):
+    """No retry can make it valid: it is acknowledged and kept, never fails the batch."""
     publish(served, "order", "1")
-    with pytest.raises(InvalidEventError, match="needs 'dynamodb'"):
-        handler(lambda_event([*stream_records(served), {"eventName": "INSERT"}]), None)
-    assert version_of(served, "order", "1") is None
+    response = handler(lambda_event([record, *stream_records(served)]), None)
+    assert response == {"batchItemFailures": []}
+    assert version_of(served, "order", "1") == 1
+    (kept,) = served.sync_failures.rejected_records.list()
+    assert says in kept.reason and kept.sequence_number is None
+    assert json.loads(kept.raw) == record
 
 
 def _broken(record: dict, n: int, how: str) -> dict:
@@ -214,7 +221,7 @@ def _broken(record: dict, n: int, how: str) -> dict:
     return broken
 
 
-def test_malformed_records_with_a_sequence_number_are_reported(served):
+def test_malformed_records_with_a_sequence_number_are_acknowledged_and_kept(served):
     publish(served, "order", "1")
     publish(served, "cat", "1")
     records = stream_records(served)
@@ -222,8 +229,14 @@ def test_malformed_records_with_a_sequence_number_are_reported(served):
 
     report = served.process_event(lambda_event([*broken, *records]))
 
-    assert report.failed == [b["dynamodb"]["SequenceNumber"] for b in broken]
-    assert all(isinstance(e, InvalidEventError) for e in report.errors)
+    assert report.failed == []
+    assert [r.sequence_number for r in report.rejected] == [
+        b["dynamodb"]["SequenceNumber"] for b in broken
+    ]
+    kept = served.sync_failures.rejected_records.list()
+    assert sorted(r.sequence_number or "" for r in kept) == sorted(
+        b["dynamodb"]["SequenceNumber"] for b in broken
+    )
     assert version_of(served, "order", "1") == 1 and version_of(served, "cat", "1") == 1
 
 

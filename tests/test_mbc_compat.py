@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from cqrs import Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.codec import deserialize, serialize
+from cqrs import SYSTEM, Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
+from cqrs.store.codec import from_wire_item as deserialize
+from cqrs.store.codec import to_wire_item as serialize
 
 #: Attribute names of MBC's DataModel (data and history items).
 MBC_DATA_FIELDS = {
@@ -70,7 +71,7 @@ def mbc_set_status(app: Cqrs, sk: str, status: str) -> None:
 
 
 def data_row(app: Cqrs) -> dict[str, Any]:
-    row = app.entity("order").data.get_item(*KEY, consistent=True)
+    row = app.entity("order").data.get_item(*KEY, consistent=True, context=SYSTEM)
     assert row is not None
     return row
 
@@ -95,7 +96,7 @@ def test_an_mbc_command_is_projected_like_ours(cqrs_app, drain):
         **command, "sk": "ORDER#x", "cpk": "ORDER#acme", "csk": "ORDER#x@1"
     }  # fmt: skip
     assert history(cqrs_app) == {1: {**data_row(cqrs_app), "sk": "ORDER#x@1"}}
-    record = cqrs_app.entity("order").data.get(*KEY)
+    record = cqrs_app.entity("order").data.get(*KEY, context=SYSTEM)
     assert record.created_at.isoformat() == "2024-05-01T10:00:00+00:00"
     assert record.attributes == {"amount": 100, "lines": [{"sku": "A", "qty": 1}]}
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from cqrs import ConfigurationError, Cqrs, Settings, UnknownEntityError
 from cqrs.cli import main
+from cqrs.errors import AccessDeniedError, ThrottledError, is_retryable
 from cqrs.migrate import migrate_tables
 from cqrs.schema import Schema
+from cqrs.store import TableAdmin
 from cqrs.testing import REGION
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tables"
@@ -33,7 +37,7 @@ def describe(client, name: str) -> dict:
 
 
 def test_creates_every_table_with_keys_index_stream_and_ttl(moto_client):
-    changes = migrate_tables(moto_client, schema().definitions())
+    changes = migrate_tables(TableAdmin(moto_client), schema().definitions())
 
     names = sorted(moto_client.list_tables()["TableNames"])
     assert names == sorted(
@@ -65,9 +69,9 @@ def test_creates_every_table_with_keys_index_stream_and_ttl(moto_client):
 
 
 def test_second_run_changes_nothing(moto_client):
-    migrate_tables(moto_client, schema().definitions())
+    migrate_tables(TableAdmin(moto_client), schema().definitions())
     lines: list[str] = []
-    assert migrate_tables(moto_client, schema().definitions(), echo=lines.append) == []
+    assert migrate_tables(TableAdmin(moto_client), schema().definitions(), echo=lines.append) == []
     assert len(lines) == 10 and all(line.startswith("up to date") for line in lines)
 
 
@@ -107,7 +111,7 @@ def test_fixes_drift_without_deleting_anything(moto_client):
         BillingMode="PAY_PER_REQUEST",
     )
 
-    changes = migrate_tables(moto_client, schema().definitions())
+    changes = migrate_tables(TableAdmin(moto_client), schema().definitions())
 
     by_table = {(c.table, c.action) for c in changes}
     assert (name, "add-index") in by_table
@@ -118,12 +122,14 @@ def test_fixes_drift_without_deleting_anything(moto_client):
     stream = describe(moto_client, "dev-shop-order-command")["StreamSpecification"]
     assert stream == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert "someone-elses-table" in moto_client.list_tables()["TableNames"]
-    assert migrate_tables(moto_client, schema().definitions()) == []
+    assert migrate_tables(TableAdmin(moto_client), schema().definitions()) == []
 
 
 def test_dry_run_reports_and_changes_nothing(moto_client):
     lines: list[str] = []
-    changes = migrate_tables(moto_client, schema().definitions(), dry_run=True, echo=lines.append)
+    changes = migrate_tables(
+        TableAdmin(moto_client), schema().definitions(), dry_run=True, echo=lines.append
+    )
     assert len(changes) == 19  # 10 tables, each created; 9 with TTL
     assert all(line.startswith("would ") for line in lines)
     assert moto_client.list_tables()["TableNames"] == []
@@ -176,3 +182,73 @@ def test_cli_migrate_is_idempotent_and_prints(moto_client, capsys):
 def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
     assert main(["migrate", "--tables-dir", str(tmp_path)]) == 2
     assert "cqrs: error:" in capsys.readouterr().err
+
+
+# -- errors are classified ---------------------------------------------------------
+
+
+def refuse(code: str, operation: str, status: int = 400) -> Any:
+    """A botocore ``before-call`` hook raising ``code`` as DynamoDB would."""
+
+    def hook(**_: Any) -> None:
+        raise ClientError(
+            {
+                "Error": {"Code": code, "Message": f"not allowed: dynamodb:{operation}"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
+            operation,
+        )
+
+    return hook
+
+
+def test_a_denied_describe_is_access_denied_and_not_retryable(moto_client):
+    app = Cqrs(Settings(tables_dir=FIXTURES, table_prefix="denied-", region=REGION))
+    app.clients.dynamodb.meta.events.register(
+        "before-call.dynamodb.DescribeTable", refuse("AccessDeniedException", "DescribeTable")
+    )
+
+    with pytest.raises(AccessDeniedError) as caught:
+        app.migrate()
+
+    error = caught.value
+    assert error.retryable is False and not is_retryable(error)
+    assert isinstance(error.cause, ClientError) and error.__cause__ is error.cause
+    assert error.cause.response["Error"]["Code"] == "AccessDeniedException"
+    assert "denied-" in str(error) and "IAM" in str(error)
+    assert moto_client.list_tables()["TableNames"] == []  # nothing was attempted after it
+
+
+def test_a_throttled_create_is_retryable_and_a_rerun_completes(moto_client):
+    app = Cqrs(Settings(tables_dir=FIXTURES, table_prefix="busy-", region=REGION))
+    events = app.clients.dynamodb.meta.events
+    hook = refuse("ThrottlingException", "CreateTable")
+    events.register("before-call.dynamodb.CreateTable", hook)
+    with pytest.raises(ThrottledError) as caught:
+        app.migrate()
+    assert caught.value.retryable and isinstance(caught.value.cause, ClientError)
+
+    events.unregister("before-call.dynamodb.CreateTable", hook)
+    assert {c.action for c in app.migrate()} == {"create-table", "enable-ttl"}
+    assert app.migrate() == []
+
+
+def test_cli_migrate_reports_a_denied_permission_as_such(moto_client, capsys, monkeypatch):
+    import cqrs.app
+
+    build = cqrs.app.make_clients
+
+    def denied_clients(settings: Settings) -> Any:
+        clients = build(settings)
+        clients.dynamodb.meta.events.register(
+            "before-call.dynamodb.DescribeTable", refuse("AccessDeniedException", "DescribeTable")
+        )
+        return clients
+
+    monkeypatch.setattr(cqrs.app, "make_clients", denied_clients)
+
+    assert main(["migrate", "--tables-dir", str(FIXTURES), "--prefix", "cli-"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("cqrs: error: describe cli-") and "access denied" in err
+    assert "retry" not in err.lower() and "Traceback" not in err

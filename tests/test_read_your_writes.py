@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from cqrs import CommandInput, CommandPartialInput, InterfaceError, InvokeContext
+from cqrs import SYSTEM, CommandInput, CommandPartialInput, InterfaceError, InvokeContext
 from cqrs.errors import SyncTimeoutError
 from cqrs.testing import RequestCounter
 
@@ -40,12 +40,12 @@ def update(app, **attributes):
 def test_fresh_read_sees_an_unsynced_create_and_equals_the_synced_row(cqrs_app, drain):
     data = cqrs_app.entity("order").data
     cmd = create(cqrs_app, qty=1)
-    assert data.get(PK, SK) is None  # the plain read model is behind
-    fresh = data.get_fresh(PK, SK)
+    assert data.get(PK, SK, context=SYSTEM) is None  # the plain read model is behind
+    fresh = data.get_fresh(PK, SK, context=SYSTEM)
     assert fresh is not None and fresh.version == 1 and fresh.attributes == {"qty": 1}
-    assert data.get_fresh(PK, SK, after=cmd) == fresh
+    assert data.get_fresh(PK, SK, after=cmd, context=SYSTEM) == fresh
     drain(cqrs_app)
-    assert data.get(PK, SK, consistent=True) == fresh  # exactly what sync produced
+    assert data.get(PK, SK, consistent=True, context=SYSTEM) == fresh  # exactly what sync produced
 
 
 def test_fresh_read_merges_the_latest_command_over_a_lagging_row(cqrs_app, drain):
@@ -54,21 +54,22 @@ def test_fresh_read_merges_the_latest_command_over_a_lagging_row(cqrs_app, drain
     drain(cqrs_app)
     update(cqrs_app, qty=2)
     latest = update(cqrs_app, qty=3)
-    fresh = data.get_fresh(PK, SK)
+    fresh = data.get_fresh(PK, SK, context=SYSTEM)
     assert (fresh.version, fresh.attributes) == (3, {"qty": 3, "note": "keep"})
-    assert fresh.created_at == data.get(PK, SK).created_at  # first createdAt kept
+    assert fresh.created_at == data.get(PK, SK, context=SYSTEM).created_at  # first createdAt kept
     drain(cqrs_app)
-    assert data.get(PK, SK, consistent=True) == fresh == data.get_fresh(PK, SK, after=latest)
+    synced = data.get(PK, SK, consistent=True, context=SYSTEM)
+    assert synced == fresh == data.get_fresh(PK, SK, after=latest, context=SYSTEM)
 
 
 def test_fresh_read_costs_one_read_with_the_command_and_two_without(cqrs_app):
     data = cqrs_app.entity("order").data
     cmd = create(cqrs_app, qty=1)
     with RequestCounter(cqrs_app.clients.dynamodb) as n:
-        data.get_fresh(PK, SK, after=cmd)
+        data.get_fresh(PK, SK, after=cmd, context=SYSTEM)
     assert dict(n.by_operation) == {"GetItem": 1}
     with RequestCounter(cqrs_app.clients.dynamodb) as n:
-        data.get_fresh(PK, SK)
+        data.get_fresh(PK, SK, context=SYSTEM)
     assert dict(n.by_operation) == {"GetItem": 1, "BatchGetItem": 1}
 
 
@@ -78,10 +79,10 @@ def test_fresh_read_hides_a_soft_delete_and_refuses_a_foreign_command(cqrs_app):
     cqrs_app.entity("order").commands.publish_partial_update_async(
         CommandPartialInput(pk=PK, sk=SK, is_deleted=True), CTX
     )
-    assert data.get_fresh(PK, SK) is None
-    assert data.get_fresh(PK, SK, include_deleted=True).is_deleted is True
+    assert data.get_fresh(PK, SK, context=SYSTEM) is None
+    assert data.get_fresh(PK, SK, include_deleted=True, context=SYSTEM).is_deleted is True
     with pytest.raises(InterfaceError, match="ORDER#2"):
-        data.get_fresh(PK, "ORDER#2", after=cmd)
+        data.get_fresh(PK, "ORDER#2", after=cmd, context=SYSTEM)
 
 
 def test_wait_until_applied_returns_once_a_follower_syncs(cqrs_app):
@@ -91,14 +92,16 @@ def test_wait_until_applied_returns_once_a_follower_syncs(cqrs_app):
     follower = threading.Thread(target=cqrs_app.follower().follow, args=(stop, 0.02))
     follower.start()
     try:
-        commands.wait_until_applied(PK, SK, cmd.version, timeout=30)
+        commands.wait_until_applied(PK, SK, cmd.version, timeout=30, context=SYSTEM)
     finally:
         stop.set()
         follower.join(timeout=30)
-    assert commands.is_applied(PK, SK, 1)
+    assert commands.is_applied(PK, SK, 1, context=SYSTEM)
 
 
 def test_wait_until_applied_times_out_clearly_when_nothing_syncs(cqrs_app):
     cmd = create(cqrs_app, qty=1)
     with pytest.raises(SyncTimeoutError, match="synchronizer running"):
-        cqrs_app.entity("order").commands.wait_until_applied(PK, SK, cmd.version, timeout=0.2)
+        cqrs_app.entity("order").commands.wait_until_applied(
+            PK, SK, cmd.version, timeout=0.2, context=SYSTEM
+        )

@@ -15,10 +15,12 @@ import pytest
 
 import cqrs
 from cqrs import (
+    SYSTEM,
     CommandInput,
     CommandPartialInput,
     InterfaceError,
     InvokeContext,
+    MissingContextError,
     TenantMismatchError,
 )
 
@@ -62,7 +64,7 @@ def all_pages(data: Any, pk: str = PK, **kw: Any) -> list[list[str]]:
     """Every page of ``list_by_pk``, following cursors to the end."""
     pages, cursor = [], None
     while True:
-        page = data.list_by_pk(pk, cursor=cursor, **kw)
+        page = data.list_by_pk(pk, cursor=cursor, context=SYSTEM, **kw)
         pages.append(codes(page))
         cursor = page.cursor
         if cursor is None:
@@ -90,10 +92,10 @@ def test_get_returns_the_current_state(cqrs_app: cqrs.Cqrs, drain: Any) -> None:
     order = cqrs_app.entity("order")
     order.commands.publish_async(order_input("1"), CTX)
     order.commands.publish_async(order_input("1", version=1, name="renamed"), CTX)
-    assert order.data.get(PK, "ORDER#1", consistent=True) is None  # not synced yet
+    assert order.data.get(PK, "ORDER#1", consistent=True, context=SYSTEM) is None  # not synced yet
     drain(cqrs_app)
 
-    record = order.data.get(PK, "ORDER#1")
+    record = order.data.get(PK, "ORDER#1", context=SYSTEM)
     assert isinstance(record, cqrs.DataRecord)
     assert (record.pk, record.sk, record.id) == (PK, "ORDER#1", "ORDER#acme#ORDER#1")
     assert (record.name, record.version, record.tenant_code) == ("renamed", 2, TENANT)
@@ -103,7 +105,7 @@ def test_get_returns_the_current_state(cqrs_app: cqrs.Cqrs, drain: Any) -> None:
 
 
 def test_get_missing_is_none(cqrs_app: cqrs.Cqrs) -> None:
-    assert cqrs_app.entity("order").data.get(PK, "ORDER#404") is None
+    assert cqrs_app.entity("order").data.get(PK, "ORDER#404", context=SYSTEM) is None
 
 
 def test_soft_deleted_is_hidden_unless_asked(cqrs_app: cqrs.Cqrs) -> None:
@@ -111,13 +113,13 @@ def test_soft_deleted_is_hidden_unless_asked(cqrs_app: cqrs.Cqrs) -> None:
     create_orders(cqrs_app, "1", "2", "3")
     delete_order(cqrs_app, "2")
 
-    assert data.get(PK, "ORDER#2") is None
-    deleted = data.get(PK, "ORDER#2", include_deleted=True)
+    assert data.get(PK, "ORDER#2", context=SYSTEM) is None
+    deleted = data.get(PK, "ORDER#2", include_deleted=True, context=SYSTEM)
     assert deleted is not None and deleted.is_deleted is True and deleted.version == 2
-    assert codes(data.list_by_pk(PK)) == ["1", "3"]
-    assert codes(data.list_by_pk(PK, include_deleted=True)) == ["1", "2", "3"]
-    assert data.find_by_code(TENANT, "2") is None
-    found = data.find_by_code(TENANT, "2", include_deleted=True)
+    assert codes(data.list_by_pk(PK, context=SYSTEM)) == ["1", "3"]
+    assert codes(data.list_by_pk(PK, include_deleted=True, context=SYSTEM)) == ["1", "2", "3"]
+    assert data.find_by_code(TENANT, "2", context=SYSTEM) is None
+    found = data.find_by_code(TENANT, "2", include_deleted=True, context=SYSTEM)
     assert found is not None and found.is_deleted is True
 
 
@@ -127,9 +129,9 @@ def test_restored_entity_is_visible_again(cqrs_app: cqrs.Cqrs) -> None:
     delete_order(cqrs_app, "1")
     patch = CommandPartialInput(pk=PK, sk="ORDER#1", is_deleted=False)
     cqrs_app.entity("order").commands.publish_partial_update_sync(patch, CTX)
-    record = data.get(PK, "ORDER#1")
+    record = data.get(PK, "ORDER#1", context=SYSTEM)
     assert record is not None and record.version == 3 and record.is_deleted is False
-    assert codes(data.list_by_pk(PK)) == ["1"]
+    assert codes(data.list_by_pk(PK, context=SYSTEM)) == ["1"]
 
 
 # -- list_by_pk ----------------------------------------------------------------------
@@ -145,7 +147,7 @@ def test_list_by_pk_paginates_with_an_opaque_cursor(cqrs_app: cqrs.Cqrs) -> None
     assert len(flat) == len(set(flat)) == 7
 
     assert all_pages(data, limit=3, descending=True) == [["7", "6", "5"], ["4", "3", "2"], ["1"]]
-    assert codes(data.list_by_pk(PK)) == list("1234567")  # no limit: everything
+    assert codes(data.list_by_pk(PK, context=SYSTEM)) == list("1234567")  # no limit: everything
 
 
 def test_list_by_pk_fills_pages_past_deleted_items(cqrs_app: cqrs.Cqrs) -> None:
@@ -164,10 +166,13 @@ def test_list_by_pk_sk_prefix_and_tenant_scope(cqrs_app: cqrs.Cqrs) -> None:
     create_orders(cqrs_app, "A1", "A2", "B1")
     create_orders(cqrs_app, "A3", tenant="other")
     data = cqrs_app.entity("order").data
-    assert codes(data.list_by_pk(PK, sk_prefix="ORDER#A")) == ["A1", "A2"]
-    assert codes(data.list_by_pk(PK, sk_prefix="ORDER#A", descending=True)) == ["A2", "A1"]
-    assert codes(data.list_by_pk("ORDER#other")) == ["A3"]
-    assert codes(data.list_by_pk("ORDER#nobody")) == []
+    assert codes(data.list_by_pk(PK, sk_prefix="ORDER#A", context=SYSTEM)) == ["A1", "A2"]
+    assert codes(data.list_by_pk(PK, sk_prefix="ORDER#A", descending=True, context=SYSTEM)) == [
+        "A2",
+        "A1",
+    ]
+    assert codes(data.list_by_pk("ORDER#other", context=SYSTEM)) == ["A3"]
+    assert codes(data.list_by_pk("ORDER#nobody", context=SYSTEM)) == []
 
 
 TAMPERED_CURSORS = {
@@ -189,7 +194,9 @@ def test_tampered_cursor_is_an_interface_error(cqrs_app: cqrs.Cqrs) -> None:
     create_orders(cqrs_app, "1", "2")
     data = cqrs_app.entity("order").data
     outcomes = {
-        case: error_name(lambda: data.list_by_pk(PK, sk_prefix="ORDER#", limit=1, cursor=c))  # noqa: B023
+        case: error_name(
+            lambda: data.list_by_pk(PK, sk_prefix="ORDER#", limit=1, cursor=c, context=SYSTEM)  # noqa: B023
+        )
         for case, c in TAMPERED_CURSORS.items()
     }
     assert outcomes == dict.fromkeys(TAMPERED_CURSORS, "InterfaceError")
@@ -197,16 +204,16 @@ def test_tampered_cursor_is_an_interface_error(cqrs_app: cqrs.Cqrs) -> None:
 
 def test_truncated_real_cursor_is_an_interface_error(cqrs_app: cqrs.Cqrs) -> None:
     create_orders(cqrs_app, "1", "2")
-    cursor = cqrs_app.entity("order").data.list_by_pk(PK, limit=1).cursor
+    cursor = cqrs_app.entity("order").data.list_by_pk(PK, limit=1, context=SYSTEM).cursor
     assert cursor is not None
     with pytest.raises(InterfaceError):
-        cqrs_app.entity("order").data.list_by_pk(PK, limit=1, cursor=cursor[:-3])
+        cqrs_app.entity("order").data.list_by_pk(PK, limit=1, cursor=cursor[:-3], context=SYSTEM)
 
 
 @pytest.mark.parametrize("limit", [0, -1])
 def test_list_by_pk_rejects_bad_limit(cqrs_app: cqrs.Cqrs, limit: int) -> None:
     with pytest.raises(InterfaceError):
-        cqrs_app.entity("order").data.list_by_pk(PK, limit=limit)
+        cqrs_app.entity("order").data.list_by_pk(PK, limit=limit, context=SYSTEM)
 
 
 # -- find_by_code --------------------------------------------------------------------
@@ -216,11 +223,11 @@ def test_find_by_code_uses_the_code_index(cqrs_app: cqrs.Cqrs) -> None:
     create_orders(cqrs_app, "1", "2")
     create_orders(cqrs_app, "1", tenant="other")
     data = cqrs_app.entity("order").data
-    found = data.find_by_code(TENANT, "2")
+    found = data.find_by_code(TENANT, "2", context=SYSTEM)
     assert found is not None and (found.pk, found.sk, found.name) == (PK, "ORDER#2", "order 2")
-    theirs = data.find_by_code("other", "1")
+    theirs = data.find_by_code("other", "1", context=SYSTEM)
     assert theirs is not None and theirs.pk == "ORDER#other"
-    assert data.find_by_code(TENANT, "404") is None
+    assert data.find_by_code(TENANT, "404", context=SYSTEM) is None
 
 
 # -- history -------------------------------------------------------------------------
@@ -233,24 +240,26 @@ def test_history_lists_every_version_oldest_first(cqrs_app: cqrs.Cqrs, drain: An
     create_orders(cqrs_app, "10", "1X")  # neighbours whose sort keys share the prefix
     drain(cqrs_app)
 
-    history = order.history.list(PK, "ORDER#1")
+    history = order.history.list(PK, "ORDER#1", context=SYSTEM)
     assert [h.version for h in history] == list(range(1, 13))
     assert [h.name for h in history] == [f"n{v}" for v in range(1, 13)]
     assert all(isinstance(h, cqrs.HistoryRecord) for h in history)
     assert history[9].sk == "ORDER#1@10" and history[9].csk == "ORDER#1@10"
-    assert order.history.list(PK, "ORDER#1@5") == history  # a versioned sk means its entity
+    assert (
+        order.history.list(PK, "ORDER#1@5", context=SYSTEM) == history
+    )  # a versioned sk means its entity
 
 
 def test_history_get_one_version(cqrs_app: cqrs.Cqrs) -> None:
     order = cqrs_app.entity("order")
     create_orders(cqrs_app, "1")
     order.commands.publish_sync(order_input("1", version=1, name="second"), CTX)
-    first = order.history.get(PK, "ORDER#1", 1)
-    second = order.history.get(PK, "ORDER#1", 2)
+    first = order.history.get(PK, "ORDER#1", 1, context=SYSTEM)
+    second = order.history.get(PK, "ORDER#1", 2, context=SYSTEM)
     assert first is not None and (first.version, first.name) == (1, "order 1")
     assert second is not None and (second.version, second.name) == (2, "second")
-    assert order.history.get(PK, "ORDER#1", 3) is None
-    assert order.history.list(PK, "ORDER#404") == []
+    assert order.history.get(PK, "ORDER#1", 3, context=SYSTEM) is None
+    assert order.history.list(PK, "ORDER#404", context=SYSTEM) == []
 
 
 # -- tenant isolation ----------------------------------------------------------------
@@ -272,14 +281,16 @@ def test_reads_refuse_another_tenant(cqrs_app: cqrs.Cqrs, read: Any) -> None:
         read(order, OTHER)
     assert (info.value.key_tenant, info.value.context_tenant) == (TENANT, "other")
     assert read(order, CTX)  # the owning tenant sees it
-    assert read(order, None)  # no context: no tenant check (trusted callers)
+    assert read(order, SYSTEM)  # trusted code says so explicitly
+    with pytest.raises(MissingContextError):
+        read(order, None)  # no context is not a silent bypass
 
 
 def test_cursor_cannot_cross_tenants(cqrs_app: cqrs.Cqrs) -> None:
     create_orders(cqrs_app, "1", "2", "3", tenant="other")
     create_orders(cqrs_app, "1", "2")
     data = cqrs_app.entity("order").data
-    their_cursor = data.list_by_pk("ORDER#other", limit=1).cursor
+    their_cursor = data.list_by_pk("ORDER#other", limit=1, context=SYSTEM).cursor
     assert their_cursor is not None
     with pytest.raises(InterfaceError):
         data.list_by_pk(PK, limit=1, cursor=their_cursor, context=CTX)

@@ -6,7 +6,8 @@ import pytest
 
 from cqrs import CommandInput, CommandPartialInput, InvokeContext
 from cqrs.cli import main
-from cqrs.codec import deserialize, serialize
+from cqrs.store.codec import from_wire_item as deserialize
+from cqrs.store.codec import to_wire_item as serialize
 
 pytestmark = pytest.mark.engine
 

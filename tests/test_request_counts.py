@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import cqrs
-from cqrs import CommandInput, CommandPartialInput, InvokeContext
+from cqrs import SYSTEM, CommandInput, CommandPartialInput, InvokeContext
 from cqrs.testing import RequestCounter
 
 TENANT = "acme"
@@ -201,7 +201,7 @@ def test_one_synced_command(cqrs_app: cqrs.Cqrs, drain: Any) -> None:
     assert m.table_ops == {"BatchWriteItem": 1, "UpdateItem": 1}
     assert m.table_kinds == {("BatchWriteItem", "history"): 1, ("UpdateItem", "data"): 1}
     assert m.streams.by_operation["GetRecords"] >= 1
-    assert cqrs_app.entity("order").data.get(PK, "ORDER#1") is not None
+    assert cqrs_app.entity("order").data.get(PK, "ORDER#1", context=SYSTEM) is not None
 
 
 def test_fifty_creates_synced_in_one_drain(cqrs_app: cqrs.Cqrs, drain: Any) -> None:
@@ -216,7 +216,7 @@ def test_fifty_creates_synced_in_one_drain(cqrs_app: cqrs.Cqrs, drain: Any) -> N
     # one conditional UpdateItem per entity, history batched 25 items per request
     assert m.table_ops == {"UpdateItem": n, "BatchWriteItem": 2}
     assert m.table_kinds == {("UpdateItem", "data"): n, ("BatchWriteItem", "history"): 2}
-    assert len(cqrs_app.entity("order").data.list_by_pk(PK).items) == n
+    assert len(cqrs_app.entity("order").data.list_by_pk(PK, context=SYSTEM).items) == n
 
 
 def test_versions_of_one_entity_synced_together(cqrs_app: cqrs.Cqrs, drain: Any) -> None:
@@ -228,5 +228,5 @@ def test_versions_of_one_entity_synced_together(cqrs_app: cqrs.Cqrs, drain: Any)
     record("sync 5 versions of one entity", m)
     # all five history items in one batch, the data row moved once to @5
     assert m.table_ops == {"BatchWriteItem": 1, "UpdateItem": 1}
-    data = cqrs_app.entity("order").data.get(PK, "ORDER#1")
+    data = cqrs_app.entity("order").data.get(PK, "ORDER#1", context=SYSTEM)
     assert data is not None and data.version == 5

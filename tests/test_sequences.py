@@ -22,12 +22,13 @@ from cqrs.errors import (
     ConfigurationError,
     InterfaceError,
     InvalidKeyError,
+    MissingContextError,
     OperationalError,
     TableNotFoundError,
     TenantMismatchError,
 )
 from cqrs.migrate import migrate_tables
-from cqrs.models import InvokeContext
+from cqrs.models import SYSTEM, InvokeContext
 from cqrs.schema import Schema
 from cqrs.sequences import (
     MAX_RESERVE,
@@ -38,6 +39,7 @@ from cqrs.sequences import (
     SequenceNumber,
     SequenceService,
 )
+from cqrs.store import Store, TableAdmin
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,7 +57,7 @@ def utc(
 
 def create_sequences_table(client: DynamoDBClient, prefix: str) -> str:
     schema = Schema.load(TABLES_DIR, prefix=prefix)
-    migrate_tables(client, [d for d in schema.definitions() if d.kind == "sequences"])
+    migrate_tables(TableAdmin(client), [d for d in schema.definitions() if d.kind == "sequences"])
     return schema.system_table("sequences")
 
 
@@ -116,7 +118,7 @@ def calls(ddb: DynamoDBClient, table: str) -> CallLog:
 @pytest.fixture
 def make(ddb: DynamoDBClient, table: str) -> Callable[..., SequenceService]:
     def factory(**kwargs: Any) -> SequenceService:
-        return SequenceService(ddb, table, **kwargs)
+        return SequenceService(Store(ddb), table, **kwargs)
 
     return factory
 
@@ -130,7 +132,7 @@ def seq(make: Callable[..., SequenceService]) -> SequenceService:
 
 
 def test_first_number_is_one_and_increments(seq: SequenceService) -> None:
-    got = [seq.next("T1", "ORD", now=T0) for _ in range(3)]
+    got = [seq.next("T1", "ORD", now=T0, context=SYSTEM) for _ in range(3)]
     assert [n.number for n in got] == [1, 2, 3]
     assert [n.formatted for n in got] == ["1", "2", "3"]
     first = got[0]
@@ -146,7 +148,7 @@ def test_stored_item_has_keys_and_camel_case_attributes(
 ) -> None:
     ctx = InvokeContext(tenant_code="T1", user_id="alice")
     seq.next("T1", "ORD", codes=("TOKYO", "A"), rotate_by="daily", now=T0, context=ctx)
-    seq.next("T1", "ORD", codes=("TOKYO", "A"), rotate_by="daily", now=T0)
+    seq.next("T1", "ORD", codes=("TOKYO", "A"), rotate_by="daily", now=T0, context=SYSTEM)
     [item] = scan_all(ddb, table)
     assert item["pk"] == {"S": "SEQ#T1"}
     assert item["sk"] == {"S": "ORD#TOKYO#A#20260305"}
@@ -162,41 +164,43 @@ def test_stored_item_has_keys_and_camel_case_attributes(
 
 
 def test_counters_are_separate_per_tenant_type_and_codes(seq: SequenceService) -> None:
-    assert seq.next("T1", "ORD", now=T0).number == 1
-    assert seq.next("T1", "ORD", now=T0).number == 2
-    assert seq.next("T2", "ORD", now=T0).number == 1
-    assert seq.next("T1", "INV", now=T0).number == 1
-    assert seq.next("T1", "ORD", codes=("A",), now=T0).number == 1
-    assert seq.next("T1", "ORD", codes=("A", "B"), now=T0).number == 1
-    assert seq.next("T1", "ORD", codes=("B",), now=T0).number == 1
-    assert seq.next("T1", "ORD", now=T0).number == 3
+    assert seq.next("T1", "ORD", now=T0, context=SYSTEM).number == 1
+    assert seq.next("T1", "ORD", now=T0, context=SYSTEM).number == 2
+    assert seq.next("T2", "ORD", now=T0, context=SYSTEM).number == 1
+    assert seq.next("T1", "INV", now=T0, context=SYSTEM).number == 1
+    assert seq.next("T1", "ORD", codes=("A",), now=T0, context=SYSTEM).number == 1
+    assert seq.next("T1", "ORD", codes=("A", "B"), now=T0, context=SYSTEM).number == 1
+    assert seq.next("T1", "ORD", codes=("B",), now=T0, context=SYSTEM).number == 1
+    assert seq.next("T1", "ORD", now=T0, context=SYSTEM).number == 3
 
 
 def test_one_update_item_per_number(seq: SequenceService, calls: CallLog) -> None:
     for _ in range(10):
-        seq.next("T1", "ORD", rotate_by=RotateBy.MONTHLY, fmt="ORD-{year}-{no:6}", now=T0)
+        seq.next(
+            "T1", "ORD", rotate_by=RotateBy.MONTHLY, fmt="ORD-{year}-{no:6}", now=T0, context=SYSTEM
+        )
     assert calls.names == ["UpdateItem"] * 10
 
 
 def test_clock_is_used_when_now_is_not_given(make: Callable[..., SequenceService]) -> None:
     seq = make(clock=lambda: utc(2030, 7, 1, 12), time_zone="Asia/Tokyo")
-    n = seq.next("T1", "ORD", rotate_by="daily", fmt="{year}{month}{day}-{no}")
+    n = seq.next("T1", "ORD", rotate_by="daily", fmt="{year}{month}{day}-{no}", context=SYSTEM)
     assert n.formatted == "20300701-1"
     assert n.issued_at == utc(2030, 7, 1, 12)
     assert n.issued_at.tzinfo == ZoneInfo("Asia/Tokyo")
 
 
 def test_default_clock_is_aware_utc(seq: SequenceService) -> None:
-    n = seq.next("T1", "ORD")
+    n = seq.next("T1", "ORD", context=SYSTEM)
     assert n.issued_at.utcoffset() == timedelta(0)
     assert abs(datetime.now(UTC) - n.issued_at) < timedelta(days=1)
 
 
 def test_current_reads_the_counter_with_one_get(seq: SequenceService, calls: CallLog) -> None:
-    assert seq.current("T1", "ORD", rotate_by="yearly", now=T0) == 0
-    seq.reserve("T1", "ORD", count=4, rotate_by="yearly", now=T0)
-    assert seq.current("T1", "ORD", rotate_by="yearly", now=T0) == 4
-    assert seq.current("T1", "ORD", rotate_by="yearly", now=utc(2027, 1, 1)) == 0
+    assert seq.current("T1", "ORD", rotate_by="yearly", now=T0, context=SYSTEM) == 0
+    seq.reserve("T1", "ORD", count=4, rotate_by="yearly", now=T0, context=SYSTEM)
+    assert seq.current("T1", "ORD", rotate_by="yearly", now=T0, context=SYSTEM) == 4
+    assert seq.current("T1", "ORD", rotate_by="yearly", now=utc(2027, 1, 1), context=SYSTEM) == 0
     assert calls.names == ["GetItem", "UpdateItem", "GetItem", "GetItem"]
 
 
@@ -227,21 +231,28 @@ def test_current_reads_the_counter_with_one_get(seq: SequenceService, calls: Cal
     ],
 )
 def test_each_token(seq: SequenceService, fmt: str | None, expected: str) -> None:
-    n = seq.next("T1", "ORD", fmt=fmt, codes=("TOKYO", "A"), now=T0)
+    n = seq.next("T1", "ORD", fmt=fmt, codes=("TOKYO", "A"), now=T0, context=SYSTEM)
     assert n.formatted == expected
 
 
 def test_all_codes_and_prefix_postfix(seq: SequenceService) -> None:
     fmt = "{prefix}{code1}{code2}{code3}{code4}{code5}-{no:3}{postfix}"
     n = seq.next(
-        "T1", "ORD", fmt=fmt, codes=("A", "B", "C", "D", "E"), prefix="P-", postfix="-Z", now=T0
+        "T1",
+        "ORD",
+        fmt=fmt,
+        codes=("A", "B", "C", "D", "E"),
+        prefix="P-",
+        postfix="-Z",
+        now=T0,
+        context=SYSTEM,
     )
     assert n.formatted == "P-ABCDE-001-Z"
     assert n.sk == "ORD#A#B#C#D#E#none"
 
 
 def test_business_number_example(seq: SequenceService) -> None:
-    seq.reserve("T1", "ORD", count=122, rotate_by="yearly", now=T0)
+    seq.reserve("T1", "ORD", count=122, rotate_by="yearly", now=T0, context=SYSTEM)
     n = seq.next(
         "T1",
         "ORD",
@@ -250,19 +261,20 @@ def test_business_number_example(seq: SequenceService) -> None:
         prefix="JP-",
         postfix="-X",
         now=T0,
+        context=SYSTEM,
     )
     assert n.formatted == "JP-ORD-2026-000123-X"
 
 
 def test_width_is_a_minimum_never_a_truncation(seq: SequenceService) -> None:
-    seq.reserve("T1", "ORD", count=99, now=T0)
-    assert seq.next("T1", "ORD", fmt="{no:2}", now=T0).formatted == "100"
+    seq.reserve("T1", "ORD", count=99, now=T0, context=SYSTEM)
+    assert seq.next("T1", "ORD", fmt="{no:2}", now=T0, context=SYSTEM).formatted == "100"
 
 
 def test_sequence_format_can_be_parsed_once_and_reused(seq: SequenceService) -> None:
     fmt = SequenceFormat.parse("INV-{fiscal_year}-{no:4}")
     assert fmt.tokens == {"fiscal_year", "no"}
-    assert seq.next("T1", "INV", fmt=fmt, now=T0).formatted == "INV-2025-0001"
+    assert seq.next("T1", "INV", fmt=fmt, now=T0, context=SYSTEM).formatted == "INV-2025-0001"
 
 
 @given(st.text(max_size=40))
@@ -276,7 +288,7 @@ def test_literal_text_survives_escaping(text: str) -> None:
 
 
 def _issue(seq: SequenceService, rotate_by: RotateBy, when: datetime) -> tuple[int, str]:
-    n = seq.next("T1", "ORD", rotate_by=rotate_by, now=when)
+    n = seq.next("T1", "ORD", rotate_by=rotate_by, now=when, context=SYSTEM)
     return n.number, n.rotate_value
 
 
@@ -309,7 +321,9 @@ def test_fiscal_year_with_an_october_start(make: Callable[..., SequenceService])
     assert _issue(seq, RotateBy.FISCAL_YEARLY, utc(2026, 4, 1)) == (1, "2025")  # not April
     assert _issue(seq, RotateBy.FISCAL_YEARLY, utc(2026, 9, 30, 23, 59)) == (2, "2025")
     assert _issue(seq, RotateBy.FISCAL_YEARLY, utc(2026, 10, 1)) == (1, "2026")
-    n = seq.next("T1", "X", rotate_by="fiscal_yearly", fmt="FY{fiscal_year}-{no}", now=T0)
+    n = seq.next(
+        "T1", "X", rotate_by="fiscal_yearly", fmt="FY{fiscal_year}-{no}", now=T0, context=SYSTEM
+    )
     assert (n.formatted, n.fiscal_year) == ("FY2025-1", 2025)
 
 
@@ -339,24 +353,29 @@ def test_time_zone_decides_the_period(make: Callable[..., SequenceService]) -> N
     tokyo = make(time_zone="Asia/Tokyo")
     moment = utc(2026, 12, 31, 15, 30)  # 2027-01-01 00:30 in Tokyo
     fmt = "{year}{month}{day}-{no}"
-    n = tokyo.next("T1", "ORD", rotate_by="yearly", fmt=fmt, now=moment)
+    n = tokyo.next("T1", "ORD", rotate_by="yearly", fmt=fmt, now=moment, context=SYSTEM)
     assert (n.rotate_value, n.formatted, n.number) == ("2027", "20270101-1", 1)
     assert n.issued_at.utcoffset() == timedelta(hours=9)
-    before = tokyo.next("T1", "ORD", rotate_by="yearly", fmt=fmt, now=utc(2026, 12, 31, 14, 59))
+    before = tokyo.next(
+        "T1", "ORD", rotate_by="yearly", fmt=fmt, now=utc(2026, 12, 31, 14, 59), context=SYSTEM
+    )
     assert (before.rotate_value, before.formatted, before.number) == ("2026", "20261231-1", 1)
-    assert tokyo.next("T1", "ORD", rotate_by="yearly", now=moment).number == 2
+    assert tokyo.next("T1", "ORD", rotate_by="yearly", now=moment, context=SYSTEM).number == 2
 
     # The same instant is still 2026 in UTC: a different counter.
     plain = make()
-    assert plain.next("T1", "ORD", rotate_by="yearly", now=moment).rotate_value == "2026"
+    assert (
+        plain.next("T1", "ORD", rotate_by="yearly", now=moment, context=SYSTEM).rotate_value
+        == "2026"
+    )
 
 
 def test_time_zone_decides_the_fiscal_year(make: Callable[..., SequenceService]) -> None:
     tokyo = make(time_zone=ZoneInfo("Asia/Tokyo"))
-    n = tokyo.next("T1", "ORD", rotate_by="fiscal_yearly", now=utc(2026, 3, 31, 15))
+    n = tokyo.next("T1", "ORD", rotate_by="fiscal_yearly", now=utc(2026, 3, 31, 15), context=SYSTEM)
     assert n.rotate_value == "2026"  # already April 1 in Tokyo
     minus_five = make(time_zone=timezone(timedelta(hours=-5)))
-    m = minus_five.next("T1", "ORD", rotate_by="daily", now=utc(2026, 3, 1, 3))
+    m = minus_five.next("T1", "ORD", rotate_by="daily", now=utc(2026, 3, 1, 3), context=SYSTEM)
     assert m.rotate_value == "20260228"
 
 
@@ -364,7 +383,7 @@ def test_time_zone_decides_the_fiscal_year(make: Callable[..., SequenceService])
 
 
 def test_reserve_hands_out_contiguous_blocks(seq: SequenceService, calls: CallLog) -> None:
-    block = seq.reserve("T1", "ORD", count=5, fmt="ORD-{no:4}", now=T0)
+    block = seq.reserve("T1", "ORD", count=5, fmt="ORD-{no:4}", now=T0, context=SYSTEM)
     assert isinstance(block, SequenceBlock)
     assert (block.first, block.last, block.count, len(block)) == (1, 5, 5, 5)
     assert block.formatted == ("ORD-0001", "ORD-0002", "ORD-0003", "ORD-0004", "ORD-0005")
@@ -373,17 +392,19 @@ def test_reserve_hands_out_contiguous_blocks(seq: SequenceService, calls: CallLo
     assert [(n.number, n.formatted) for n in block] == list(
         zip(block.numbers, block.formatted, strict=True)
     )
-    assert seq.next("T1", "ORD", now=T0).number == 6
-    again = seq.reserve("T1", "ORD", count=3, now=T0)
+    assert seq.next("T1", "ORD", now=T0, context=SYSTEM).number == 6
+    again = seq.reserve("T1", "ORD", count=3, now=T0, context=SYSTEM)
     assert (again.first, again.last) == (7, 9)
-    one = seq.reserve("T1", "ORD", count=1, now=T0)
+    one = seq.reserve("T1", "ORD", count=1, now=T0, context=SYSTEM)
     assert (one.first, one.last, one.formatted) == (10, 10, ("10",))
     assert calls.names == ["UpdateItem"] * 4
 
 
 def test_reserve_follows_rotation(seq: SequenceService) -> None:
-    seq.reserve("T1", "ORD", count=50, rotate_by="monthly", now=utc(2026, 1, 31))
-    block = seq.reserve("T1", "ORD", count=2, rotate_by="monthly", now=utc(2026, 2, 1))
+    seq.reserve("T1", "ORD", count=50, rotate_by="monthly", now=utc(2026, 1, 31), context=SYSTEM)
+    block = seq.reserve(
+        "T1", "ORD", count=2, rotate_by="monthly", now=utc(2026, 2, 1), context=SYSTEM
+    )
     assert (block.first, block.last, block.rotate_value) == (1, 2, "202602")
 
 
@@ -427,11 +448,11 @@ def test_bad_template_raises_before_any_write(
     ddb: DynamoDBClient, table: str, seq: SequenceService, calls: CallLog, fmt: str
 ) -> None:
     with pytest.raises(InvalidSequenceFormatError) as info:
-        seq.next("T1", "ORD", fmt=fmt, codes=("A", "B"), now=T0)
+        seq.next("T1", "ORD", fmt=fmt, codes=("A", "B"), now=T0, context=SYSTEM)
     assert isinstance(info.value, InterfaceError)
     assert repr(fmt) in str(info.value)
     with pytest.raises(InvalidSequenceFormatError):
-        seq.reserve("T1", "ORD", count=3, fmt=fmt, codes=("A", "B"), now=T0)
+        seq.reserve("T1", "ORD", count=3, fmt=fmt, codes=("A", "B"), now=T0, context=SYSTEM)
     _assert_nothing_sent(ddb, table, calls)
 
 
@@ -457,6 +478,12 @@ def test_unknown_token_message_lists_the_known_ones() -> None:
         ({"tenant_code": "T#1"}, InvalidKeyError),
         ({"type_code": "O@R"}, InvalidKeyError),
         ({"type_code": ""}, InvalidKeyError),
+        ({"tenant_code": "   "}, InvalidKeyError),  # whitespace only
+        ({"tenant_code": "T\n1"}, InvalidKeyError),  # a control character
+        ({"type_code": " \t"}, InvalidKeyError),
+        ({"type_code": "OR\x00D"}, InvalidKeyError),
+        ({"codes": ("A", "  ")}, InvalidKeyError),
+        ({"codes": ("A\u200b",)}, InvalidKeyError),  # a format character (Cf)
         ({"rotate_by": "weekly"}, InterfaceError),
         ({"now": datetime(2026, 1, 1)}, InterfaceError),  # naive
         ({"now": "2026-01-01"}, InterfaceError),
@@ -472,9 +499,9 @@ def test_bad_input_raises_before_any_write(
 ) -> None:
     args = {"tenant_code": "T1", "type_code": "ORD", "now": T0, **kwargs}
     with pytest.raises(error):
-        seq.next(**args)
+        seq.next(**args, context=SYSTEM)
     with pytest.raises(error):
-        seq.reserve(count=2, **args)
+        seq.reserve(count=2, **args, context=SYSTEM)
     _assert_nothing_sent(ddb, table, calls)
 
 
@@ -483,7 +510,7 @@ def test_bad_count_raises_before_any_write(
     ddb: DynamoDBClient, table: str, seq: SequenceService, calls: CallLog, count: Any
 ) -> None:
     with pytest.raises(InterfaceError, match="count"):
-        seq.reserve("T1", "ORD", count=count, now=T0)
+        seq.reserve("T1", "ORD", count=count, now=T0, context=SYSTEM)
     _assert_nothing_sent(ddb, table, calls)
 
 
@@ -506,6 +533,44 @@ def test_tenant_mismatch_is_refused(
     assert item["updatedBy"] == {"S": "alice"}
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda seq, ctx: seq.next("T1", "ORD", now=T0, context=ctx),
+        lambda seq, ctx: seq.reserve("T1", "ORD", count=2, now=T0, context=ctx),
+        lambda seq, ctx: seq.current("T1", "ORD", now=T0, context=ctx),
+    ],
+    ids=["next", "reserve", "current"],
+)
+def test_no_context_is_refused_before_any_request(
+    ddb: DynamoDBClient, table: str, seq: SequenceService, calls: CallLog, call: Any
+) -> None:
+    with pytest.raises(MissingContextError, match="SYSTEM"):
+        call(seq, None)
+    _assert_nothing_sent(ddb, table, calls)
+
+
+@pytest.mark.parametrize("method", ["next", "reserve", "current"])
+def test_context_is_a_required_keyword(
+    ddb: DynamoDBClient, table: str, seq: SequenceService, calls: CallLog, method: str
+) -> None:
+    kwargs: dict[str, Any] = {"now": T0, **({"count": 2} if method == "reserve" else {})}
+    with pytest.raises(TypeError, match="context"):
+        getattr(seq, method)("T1", "ORD", **kwargs)
+    _assert_nothing_sent(ddb, table, calls)
+
+
+def test_system_acts_on_any_tenant_as_user_system(
+    ddb: DynamoDBClient, table: str, seq: SequenceService
+) -> None:
+    assert seq.next("T1", "ORD", now=T0, context=SYSTEM).number == 1
+    assert seq.reserve("T2", "ORD", count=2, now=T0, context=SYSTEM).last == 2
+    assert seq.current("T2", "ORD", now=T0, context=SYSTEM) == 2
+    items = scan_all(ddb, table)
+    assert {i["pk"]["S"] for i in items} == {"SEQ#T1", "SEQ#T2"}
+    assert all(i["updatedBy"] == {"S": "system"} for i in items)
+
+
 # -- configuration and DynamoDB errors ---------------------------------------------------
 
 
@@ -521,13 +586,13 @@ def test_tenant_mismatch_is_refused(
 )
 def test_bad_configuration(ddb: DynamoDBClient, kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
-        SequenceService(ddb, "test-sequences", **kwargs)
+        SequenceService(Store(ddb), "test-sequences", **kwargs)
 
 
 def test_missing_table_is_an_operational_error(ddb: DynamoDBClient) -> None:
-    seq = SequenceService(ddb, "no-such-sequences")
+    seq = SequenceService(Store(ddb), "no-such-sequences")
     with pytest.raises(TableNotFoundError) as info:
-        seq.next("T1", "ORD", now=T0)
+        seq.next("T1", "ORD", now=T0, context=SYSTEM)
     assert isinstance(info.value, OperationalError)
     assert info.value.cause is not None
 
@@ -553,7 +618,7 @@ def server_service(aws_env: None, moto_server: str) -> SequenceService:
         ),
     )
     table = create_sequences_table(client, f"c{uuid4().hex[:8]}-")
-    return SequenceService(client, table)
+    return SequenceService(Store(client), table)
 
 
 @pytest.mark.engine
@@ -562,7 +627,10 @@ def test_concurrent_next_is_unique_and_gap_free(server_service: SequenceService)
     threads, per_thread = 8, 25
 
     def work(_: int) -> list[int]:
-        return [server_service.next(tenant, "ORD", now=T0).number for _ in range(per_thread)]
+        return [
+            server_service.next(tenant, "ORD", now=T0, context=SYSTEM).number
+            for _ in range(per_thread)
+        ]
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         futures = [pool.submit(work, i) for i in range(threads)]
@@ -580,7 +648,9 @@ def test_concurrent_reserve_blocks_do_not_overlap(server_service: SequenceServic
 
     def work(_: int) -> list[SequenceBlock]:
         return [
-            server_service.reserve(tenant, "INV", count=size, fmt="INV-{no:5}", now=T0)
+            server_service.reserve(
+                tenant, "INV", count=size, fmt="INV-{no:5}", now=T0, context=SYSTEM
+            )
             for _ in range(per_thread)
         ]
 
@@ -595,7 +665,7 @@ def test_concurrent_reserve_blocks_do_not_overlap(server_service: SequenceServic
 
 def test_app_sequences_is_wired_to_the_migrated_table_and_settings(cqrs_app) -> None:
     seq = cqrs_app.sequences
-    first = seq.next("acme", "ORD", fmt="ORD-{year}-{no:4}", now=T0)
+    first = seq.next("acme", "ORD", fmt="ORD-{year}-{no:4}", now=T0, context=SYSTEM)
     assert first.number == 1 and first.formatted == f"ORD-{T0.year}-0001"
     assert cqrs_app.sequences is seq  # one service per app
     with pytest.raises(TenantMismatchError):

@@ -1,6 +1,6 @@
 import pytest
 
-from cqrs import CommandInput, InvokeContext
+from cqrs import SYSTEM, CommandInput, InvokeContext
 
 pytestmark = pytest.mark.engine
 
@@ -16,4 +16,4 @@ def test_publish_and_sync(cqrs_app, drain):
     )
     report = drain(cqrs_app)
     assert report.records == 1
-    assert orders.data.get("ORDER#acme", "ORDER#1").name == "a"
+    assert orders.data.get("ORDER#acme", "ORDER#1", context=SYSTEM).name == "a"

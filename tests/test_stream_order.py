@@ -10,18 +10,24 @@ must still see every version once, in order.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from cqrs import Command, CommandInput, Cqrs, InvokeContext
-from cqrs.codec import deserialize, serialize
+from cqrs import SYSTEM, Command, CommandInput, Cqrs, InvokeContext
+from cqrs.errors import ThrottledError
 from cqrs.keys import remove_version
+from cqrs.store.codec import from_wire_item as deserialize
+from cqrs.store.codec import to_wire_item as serialize
+from cqrs.stream_reader import MemoryCheckpoints, StreamFollower
 from cqrs.testing import stream_records
 
 #: (entity, tenant, code) → number of versions published.
@@ -226,3 +232,132 @@ def test_any_delivery_gives_the_in_order_result(cqrs_app: Cqrs) -> None:
             assert dict(w.recorder.seen) == expected_versions()
 
     check()
+
+
+# -- the local follower: shard order, retry point, gone shards, classified errors ---------
+
+ARN = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/t-order-command/stream/2026-01-01"
+
+
+class FakeStreams:
+    """Stands in for :class:`~cqrs.store.streams.StreamsGateway`: one stream, fixed shards."""
+
+    def __init__(
+        self,
+        shards: dict[str, str | None],
+        sequences: dict[str, list[str]],
+        gone: frozenset[str] = frozenset(),
+    ) -> None:
+        self.listed = [
+            {"ShardId": shard, **({"ParentShardId": parent} if parent else {})}
+            for shard, parent in shards.items()
+        ]
+        self.sequences = sequences
+        self.gone = gone
+
+    def stream_arn(self, table: str) -> str | None:
+        return ARN
+
+    def shards(self, arn: str) -> list[dict[str, str]]:
+        return self.listed
+
+    def iterator(self, arn: str, shard: str, after: str | None) -> str | None:
+        return None if shard in self.gone else f"{shard}|{after or ''}"
+
+    def records(self, arn: str, iterator: str, limit: int) -> Iterator[list[dict[str, Any]]]:
+        shard, _, after = iterator.partition("|")
+        sequences = self.sequences[shard]
+        rest = sequences[sequences.index(after) + 1 :] if after else sequences
+        for start in range(0, len(rest), limit):
+            yield [
+                {"eventName": "INSERT", "dynamodb": {"SequenceNumber": seq}}
+                for seq in rest[start : start + limit]
+            ]
+
+
+class Handler:
+    """Records every batch it gets; fails the records in ``fail`` once each."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail or set()
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        batch = [r["dynamodb"]["SequenceNumber"] for r in event["Records"]]
+        self.batches.append(batch)
+        failed = [seq for seq in batch if seq in self.fail]
+        self.fail -= set(failed)
+        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}
+
+
+def follower(streams: FakeStreams, handler: Handler, batch_size: int = 100) -> StreamFollower:
+    return StreamFollower(streams, ["t-order-command"], handler, batch_size=batch_size)  # type: ignore[arg-type]
+
+
+def test_the_follower_reads_parent_shards_before_their_children() -> None:
+    streams = FakeStreams(
+        {"child": "parent", "grandchild": "child", "parent": None, "orphan": "trimmed"},
+        {"child": ["3"], "grandchild": ["4"], "parent": ["1"], "orphan": ["2"]},
+    )
+    handler = Handler()
+
+    report = follower(streams, handler).poll()
+
+    assert handler.batches == [["1"], ["2"], ["3"], ["4"]]
+    assert (report.records, report.batches, report.failed) == (4, 4, 0)
+
+
+def test_a_failed_record_is_redelivered_from_itself_on_the_next_poll() -> None:
+    streams = FakeStreams({"s": None}, {"s": ["1", "2", "3", "4", "5"]})
+    handler = Handler(fail={"4"})
+    checkpoints = MemoryCheckpoints()
+    f = StreamFollower(streams, ["t"], handler, checkpoints=checkpoints, batch_size=2)  # type: ignore[arg-type]
+
+    first = f.poll()
+
+    assert handler.batches == [["1", "2"], ["3", "4"]]  # the shard stops at the failing batch
+    assert (first.records, first.failed) == (4, 1)
+    assert checkpoints.get(ARN, "s") == "3"  # just before the first failure
+    handler.batches.clear()
+    assert f.poll().failed == 0
+    assert handler.batches == [["4", "5"]]
+    assert checkpoints.get(ARN, "s") == "5"
+    assert f.poll().records == 0
+
+
+def test_a_shard_that_is_gone_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    streams = FakeStreams({"old": None, "new": None}, {"new": ["7"]}, gone=frozenset({"old"}))
+    handler = Handler()
+
+    with caplog.at_level(logging.WARNING, "cqrs.stream_reader"):
+        report = follower(streams, handler).poll()
+
+    assert handler.batches == [["7"]] and report.records == 1
+    assert f"shard old of {ARN} is gone" in caplog.text
+
+
+@pytest.mark.parametrize("code", ["LimitExceededException", "ThrottlingException"])
+def test_a_throttled_get_records_is_a_retryable_throttled_error(cqrs_app: Cqrs, code: str) -> None:
+    cqrs_app.entity("order").commands.publish_async(
+        CommandInput(
+            pk="ORDER#acme", sk="ORDER#1", code="1", name="1", tenant_code="acme", type="ORDER"
+        ),
+        InvokeContext(tenant_code="acme"),
+    )
+    follow = cqrs_app.follower(checkpoints=MemoryCheckpoints())
+    events = cqrs_app.clients.streams.meta.events
+
+    def throttle(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": code, "Message": "Rate exceeded"}}, "GetRecords")
+
+    events.register("before-call.dynamodb-streams.GetRecords", throttle)
+    try:
+        with pytest.raises(ThrottledError) as caught:
+            follow.poll()
+    finally:
+        events.unregister("before-call.dynamodb-streams.GetRecords", throttle)
+
+    assert caught.value.retryable and isinstance(caught.value.cause, ClientError)
+    assert follow.poll().records == 1  # nothing was checkpointed: the retry reads it all
+    row = cqrs_app.entity("order").data.get("ORDER#acme", "ORDER#1", context=SYSTEM)
+    assert row is not None and row.version == 1

@@ -15,10 +15,11 @@ from botocore.exceptions import ClientError
 from injector import inject
 from pydantic import BaseModel
 
-from cqrs import Command, CommandInput, Cqrs, InvokeContext
-from cqrs.codec import deserialize, serialize
+from cqrs import SYSTEM, Command, CommandInput, Cqrs, InvokeContext
 from cqrs.items import data_item
 from cqrs.keys import remove_version
+from cqrs.store.codec import from_wire_item as deserialize
+from cqrs.store.codec import to_wire_item as serialize
 from cqrs.stream_records import parse_record
 from cqrs.testing import RequestCounter, stream_records
 
@@ -66,7 +67,9 @@ def failures(response: dict) -> list[str]:
 
 def data_row(app: Cqrs, code: str, entity: str = "order", tenant: str = "acme") -> dict | None:
     kind = entity.upper()
-    return app.entity(entity).data.get_item(f"{kind}#{tenant}", f"{kind}#{code}", consistent=True)
+    return app.entity(entity).data.get_item(
+        f"{kind}#{tenant}", f"{kind}#{code}", consistent=True, context=SYSTEM
+    )
 
 
 def table_items(app: Cqrs, table: str) -> dict[tuple[str, str], dict]:
@@ -81,7 +84,10 @@ def command_item(app: Cqrs, sk: str, pk: str = "ORDER#acme") -> dict:
 def history_versions(app: Cqrs, code: str, entity: str = "order", tenant: str = "acme"):
     kind = entity.upper()
     return [
-        h.version for h in app.entity(entity).history.list(f"{kind}#{tenant}", f"{kind}#{code}")
+        h.version
+        for h in app.entity(entity).history.list(
+            f"{kind}#{tenant}", f"{kind}#{code}", context=SYSTEM
+        )
     ]
 
 
@@ -164,20 +170,20 @@ def test_each_version_becomes_the_data_row_and_a_history_item_equal_to_it(cqrs_a
     assert set(history) == {("ORDER#acme", f"ORDER#1@{v}") for v in (1, 2, 3)}
     for v, state in after.items():
         assert history["ORDER#acme", f"ORDER#1@{v}"] == {**state, "sk": f"ORDER#1@{v}"}
-    assert cqrs_app.entity("order").data.get("ORDER#acme", "ORDER#1").version == 3
+    assert cqrs_app.entity("order").data.get("ORDER#acme", "ORDER#1", context=SYSTEM).version == 3
 
 
 @pytest.mark.engine
 def test_is_applied_tells_when_a_version_reached_the_read_model(cqrs_app, drain):
     commands = cqrs_app.entity("order").commands
     publish(cqrs_app, "1", n=1)
-    assert not commands.is_applied("ORDER#acme", "ORDER#1", 1)
+    assert not commands.is_applied("ORDER#acme", "ORDER#1", 1, context=SYSTEM)
     drain(cqrs_app)
     publish(cqrs_app, "1", n=2)
-    assert commands.is_applied("ORDER#acme", "ORDER#1@1", 1)
-    assert not commands.is_applied("ORDER#acme", "ORDER#1", 2)
+    assert commands.is_applied("ORDER#acme", "ORDER#1@1", 1, context=SYSTEM)
+    assert not commands.is_applied("ORDER#acme", "ORDER#1", 2, context=SYSTEM)
     drain(cqrs_app)
-    assert commands.is_applied("ORDER#acme", "ORDER#1", 2)
+    assert commands.is_applied("ORDER#acme", "ORDER#1", 2, context=SYSTEM)
 
 
 @pytest.mark.engine
@@ -494,7 +500,7 @@ def test_a_concurrent_writer_between_read_and_commit_does_not_replay_handlers(
     feed(cqrs_app, records[:1])
     ddb = cqrs_app.clients.dynamodb
     real_update = ddb.update_item
-    other_writer = type(orders.projector)(ddb, orders.tables)  # e.g. a publish_sync elsewhere
+    other_writer = type(orders.projector)(cqrs_app.clients.store, orders.tables)  # a publish_sync
 
     def update_item(**kwargs: Any) -> Any:
         monkeypatch.setattr(ddb, "update_item", real_update)

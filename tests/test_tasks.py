@@ -9,7 +9,7 @@ from injector import inject
 from pydantic import BaseModel
 
 import cqrs.aws
-from cqrs import Cqrs, InvokeContext, TenantMismatchError
+from cqrs import SYSTEM, Cqrs, InvokeContext, TenantMismatchError
 from cqrs.stream_records import parse_record
 from cqrs.tasks import (
     InvalidTaskInputError,
@@ -104,7 +104,7 @@ def test_a_task_runs_through_its_lifecycle(cqrs_app, drain, clock):
 
     drain(cqrs_app)
 
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert task is not None
     assert task.status == TaskStatus.COMPLETED
     assert task.result == {"rows": 2}
@@ -114,22 +114,24 @@ def test_a_task_runs_through_its_lifecycle(cqrs_app, drain, clock):
     assert (task.created_by, task.request_id, task.tenant_code) == ("u1", "r1", "acme")
     assert len(calls) == 1 and calls[0].input == {"lines": ["a", "b"]}
     assert transitions(cqrs_app, created.sk) == ["CREATED", "QUEUED", "PROCESSING", "COMPLETED"]
-    assert cqrs_app.tasks.get(created.pk, created.sk) == task  # by pk as well
+    assert cqrs_app.tasks.get(created.pk, created.sk, context=SYSTEM) == task  # by pk as well
 
 
 def test_stored_attribute_names_are_camel_case(cqrs_app, drain, clock):
     cqrs_app.tasks.register("noop", lambda task: None)
-    created = cqrs_app.tasks.create("acme", "noop", None)
+    created = cqrs_app.tasks.create("acme", "noop", None, context=SYSTEM)
     drain(cqrs_app)
     raw = cqrs_app.clients.dynamodb.get_item(
         TableName=cqrs_app.tasks.table_name,
         Key={"pk": {"S": created.pk}, "sk": {"S": created.sk}},
     )["Item"]
+    # A None input is not stored (the store drops top-level None on a put); SYSTEM created it.
     assert set(raw) == {
-        "pk", "sk", "id", "tenantCode", "taskType", "name", "status", "input", "result",
-        "attempts", "maxAttempts", "createdAt", "updatedAt", "startedAt", "finishedAt",
+        "pk", "sk", "id", "tenantCode", "taskType", "name", "status", "result", "attempts",
+        "maxAttempts", "createdAt", "updatedAt", "startedAt", "finishedAt", "createdBy",
     }  # fmt: skip
-    assert raw["input"] == {"NULL": True} and raw["result"] == {"NULL": True}
+    assert raw["result"] == {"NULL": True} and raw["createdBy"] == {"S": "system"}
+    assert cqrs_app.tasks.get("acme", created.sk, context=SYSTEM).input is None
 
 
 def test_requests_per_transition(cqrs_app, clock):
@@ -140,14 +142,14 @@ def test_requests_per_transition(cqrs_app, clock):
 
     feed = Feeder(cqrs_app)
     with RequestCounter(cqrs_app.clients.dynamodb) as n:
-        created = cqrs_app.tasks.create("acme", "report", {"month": "2026-01"})
+        created = cqrs_app.tasks.create("acme", "report", {"month": "2026-01"}, context=SYSTEM)
     assert dict(n.by_operation) == {"PutItem": 1}
     assert feed.step() == {"UpdateItem": 1}  # INSERT: CREATED → QUEUED
     # QUEUED: claim, one progress report, COMPLETED
     assert feed.step() == {"UpdateItem": 3}
     assert feed.step() == {}  # PROCESSING and COMPLETED records: nothing to do
     assert feed.step() == {}
-    assert cqrs_app.tasks.get("acme", created.sk).status == TaskStatus.COMPLETED
+    assert cqrs_app.tasks.get("acme", created.sk, context=SYSTEM).status == TaskStatus.COMPLETED
 
 
 # -- failures and retries ----------------------------------------------------------------
@@ -161,10 +163,10 @@ def test_a_failing_task_is_retried_then_fails_with_the_error(cqrs_app, drain, cl
         calls.append(task.attempts)
         raise ValueError(f"boom {task.attempts}")
 
-    created = cqrs_app.tasks.create("acme", "flaky", {})
+    created = cqrs_app.tasks.create("acme", "flaky", {}, context=SYSTEM)
     drain(cqrs_app)
 
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert task.status == TaskStatus.FAILED
     assert calls == [1, 2, 3]
     assert task.attempts == 3
@@ -183,9 +185,9 @@ def test_a_retry_that_succeeds_clears_the_error(cqrs_app, drain, clock):
         assert task.error is not None and task.error.type == "RuntimeError"  # the last error
         return task.attempts
 
-    created = cqrs_app.tasks.create("acme", "flaky", {})
+    created = cqrs_app.tasks.create("acme", "flaky", {}, context=SYSTEM)
     drain(cqrs_app)
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert (task.status, task.result, task.attempts, task.error) == (
         TaskStatus.COMPLETED, 2, 2, None
     )  # fmt: skip
@@ -201,16 +203,16 @@ def test_max_attempts_per_task_and_permanent_errors(cqrs_app, drain, clock):
             raise PermanentTaskError("bad data")
         raise KeyError("x")
 
-    once = cqrs_app.tasks.create("acme", "job", "once", max_attempts=1)
-    permanent = cqrs_app.tasks.create("acme", "job", "permanent")
+    once = cqrs_app.tasks.create("acme", "job", "once", max_attempts=1, context=SYSTEM)
+    permanent = cqrs_app.tasks.create("acme", "job", "permanent", context=SYSTEM)
     drain(cqrs_app)
 
     assert calls == ["once", "permanent"]
-    failed_once = cqrs_app.tasks.get("acme", once.sk)
+    failed_once = cqrs_app.tasks.get("acme", once.sk, context=SYSTEM)
     assert (failed_once.status, failed_once.attempts, failed_once.error.type) == (
         TaskStatus.FAILED, 1, "KeyError"
     )  # fmt: skip
-    failed_permanent = cqrs_app.tasks.get("acme", permanent.sk)
+    failed_permanent = cqrs_app.tasks.get("acme", permanent.sk, context=SYSTEM)
     assert failed_permanent.status == TaskStatus.FAILED
     assert (failed_permanent.attempts, failed_permanent.max_attempts) == (1, 3)
     assert failed_permanent.error.type == "PermanentTaskError"
@@ -219,9 +221,9 @@ def test_max_attempts_per_task_and_permanent_errors(cqrs_app, drain, clock):
 
 def test_a_result_that_is_not_json_fails_at_once(cqrs_app, drain, clock):
     cqrs_app.tasks.register("job", lambda task: object())
-    created = cqrs_app.tasks.create("acme", "job", {})
+    created = cqrs_app.tasks.create("acme", "job", {}, context=SYSTEM)
     drain(cqrs_app)
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert (task.status, task.attempts, task.error.type) == (
         TaskStatus.FAILED, 1, "PermanentTaskError"
     )  # fmt: skip
@@ -229,9 +231,9 @@ def test_a_result_that_is_not_json_fails_at_once(cqrs_app, drain, clock):
 
 
 def test_a_task_type_without_handler_fails_without_using_an_attempt(cqrs_app, drain, clock):
-    created = cqrs_app.tasks.create("acme", "unknown", {})
+    created = cqrs_app.tasks.create("acme", "unknown", {}, context=SYSTEM)
     drain(cqrs_app)
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert (task.status, task.attempts, task.error.type) == (
         TaskStatus.FAILED, 0, "NoTaskHandlerError"
     )  # fmt: skip
@@ -244,7 +246,7 @@ def test_a_dynamodb_error_is_a_batch_item_failure_and_the_retry_completes(
 
     calls: list[int] = []
     cqrs_app.tasks.register("job", lambda task: calls.append(task.attempts))
-    created = cqrs_app.tasks.create("acme", "job", {})
+    created = cqrs_app.tasks.create("acme", "job", {}, context=SYSTEM)
     records = task_records(cqrs_app)  # the INSERT
 
     client = cqrs_app.clients.dynamodb
@@ -259,11 +261,11 @@ def test_a_dynamodb_error_is_a_batch_item_failure_and_the_retry_completes(
     assert report.response() == {
         "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
     }
-    assert cqrs_app.tasks.get("acme", created.sk).status == TaskStatus.CREATED
+    assert cqrs_app.tasks.get("acme", created.sk, context=SYSTEM).status == TaskStatus.CREATED
 
     monkeypatch.setattr(client, "update_item", real_update)
     drain(cqrs_app)  # Lambda would redeliver from the failed record
-    assert cqrs_app.tasks.get("acme", created.sk).status == TaskStatus.COMPLETED
+    assert cqrs_app.tasks.get("acme", created.sk, context=SYSTEM).status == TaskStatus.COMPLETED
     assert calls == [1]
 
 
@@ -278,7 +280,7 @@ def test_redelivered_records_never_run_a_handler_twice(cqrs_app, drain, clock):
         calls.append(task.attempts)
         return "done"
 
-    created = cqrs_app.tasks.create("acme", "job", {})
+    created = cqrs_app.tasks.create("acme", "job", {}, context=SYSTEM)
     feed = Feeder(cqrs_app)
     feed.step()  # CREATED → QUEUED
     queued = [r for r in task_records(cqrs_app) if r["eventName"] == "MODIFY"]
@@ -292,14 +294,14 @@ def test_redelivered_records_never_run_a_handler_twice(cqrs_app, drain, clock):
     assert dict(n.by_operation) == {"UpdateItem": 1}  # one failed conditional claim
 
     drain(cqrs_app)
-    before = cqrs_app.tasks.get("acme", created.sk, consistent=True)
+    before = cqrs_app.tasks.get("acme", created.sk, consistent=True, context=SYSTEM)
     records = task_records(cqrs_app)
     for _ in range(2):  # the whole stream again, as one batch and record by record
         cqrs_app.process_event({"Records": records})
         for record in records:
             cqrs_app.process_event({"Records": [record]})
     assert calls == [1]
-    assert cqrs_app.tasks.get("acme", created.sk, consistent=True) == before
+    assert cqrs_app.tasks.get("acme", created.sk, consistent=True, context=SYSTEM) == before
     assert len(task_records(cqrs_app)) == len(records)  # nothing was written
     assert before.status == TaskStatus.COMPLETED
 
@@ -307,7 +309,7 @@ def test_redelivered_records_never_run_a_handler_twice(cqrs_app, drain, clock):
 def test_redelivery_through_the_lambda_handler(cqrs_app, clock):
     calls: list[int] = []
     cqrs_app.tasks.register("job", lambda task: calls.append(task.attempts))
-    created = cqrs_app.tasks.create("acme", "job", {})
+    created = cqrs_app.tasks.create("acme", "job", {}, context=SYSTEM)
     cqrs.aws.set_app(cqrs_app)
     try:
         for _ in range(4):  # each round: every record so far, redelivered
@@ -316,7 +318,7 @@ def test_redelivery_through_the_lambda_handler(cqrs_app, clock):
     finally:
         cqrs.aws.set_app(None)
     assert calls == [1]
-    assert cqrs_app.tasks.get("acme", created.sk).status == TaskStatus.COMPLETED
+    assert cqrs_app.tasks.get("acme", created.sk, context=SYSTEM).status == TaskStatus.COMPLETED
 
 
 # -- crashes and leases ----------------------------------------------------------------
@@ -332,27 +334,27 @@ def test_a_crash_while_processing_is_reclaimed_by_a_sweep_after_the_lease(cqrs_a
             raise Crash()
         return task.attempts
 
-    created = cqrs_app.tasks.create("acme", "job", {})
+    created = cqrs_app.tasks.create("acme", "job", {}, context=SYSTEM)
     with pytest.raises(Crash):
         drain(cqrs_app)
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert (task.status, task.attempts) == (TaskStatus.PROCESSING, 1)
     assert task.lease_until == int((T0 + cqrs_app.tasks.lease_seconds) * 1000)
 
     drain(cqrs_app)  # the crashed batch comes back while the lease is live: nothing happens
     assert calls == [1]
-    assert cqrs_app.tasks.sweep("acme").writes == 0  # lease still live
+    assert cqrs_app.tasks.sweep("acme", context=SYSTEM).writes == 0  # lease still live
 
     clock.advance(cqrs_app.tasks.lease_seconds + 1)
-    report = cqrs_app.tasks.sweep("acme")
+    report = cqrs_app.tasks.sweep("acme", context=SYSTEM)
     assert (report.examined, report.writes, report.errors) == (1, 1, [])
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert (task.status, task.error.type, task.error.attempt) == (
         TaskStatus.QUEUED, "TaskLeaseExpiredError", 1
     )  # fmt: skip
 
     drain(cqrs_app)
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert (task.status, task.attempts, task.result, task.error) == (
         TaskStatus.COMPLETED, 2, 2, None
     )  # fmt: skip
@@ -367,7 +369,7 @@ def test_a_redelivery_after_the_lease_expired_reclaims_the_task(cqrs_app, drain,
         calls.append(task.attempts)
         raise Crash()
 
-    created = cqrs_app.tasks.create("acme", "job", {}, max_attempts=2)
+    created = cqrs_app.tasks.create("acme", "job", {}, max_attempts=2, context=SYSTEM)
     with pytest.raises(Crash):
         drain(cqrs_app)
     clock.advance(cqrs_app.tasks.lease_seconds + 1)
@@ -376,7 +378,7 @@ def test_a_redelivery_after_the_lease_expired_reclaims_the_task(cqrs_app, drain,
     assert calls == [1, 2]
     clock.advance(cqrs_app.tasks.lease_seconds + 1)
     drain(cqrs_app)  # the last attempt's lease expired: FAILED
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert (task.status, task.attempts, task.error.type) == (
         TaskStatus.FAILED, 2, "TaskLeaseExpiredError"
     )  # fmt: skip
@@ -390,7 +392,7 @@ def test_a_reclaimed_worker_cannot_write_its_progress_or_result(cqrs_app, drain,
     def run(task: Task[Any]) -> str:
         if task.attempts == 1:
             clock.advance(cqrs_app.tasks.lease_seconds + 1)  # the worker stalls ...
-            assert cqrs_app.tasks.sweep("acme").writes == 1  # ... and is reclaimed
+            assert cqrs_app.tasks.sweep("acme", context=SYSTEM).writes == 1  # ... and is reclaimed
             with pytest.raises(TaskLeaseLostError):
                 task.report_progress("late")
             seen.append("lost")
@@ -398,9 +400,9 @@ def test_a_reclaimed_worker_cannot_write_its_progress_or_result(cqrs_app, drain,
         seen.append("second")
         return "fresh result"
 
-    created = cqrs_app.tasks.create("acme", "slow", {})
+    created = cqrs_app.tasks.create("acme", "slow", {}, context=SYSTEM)
     drain(cqrs_app)
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert seen == ["lost", "second"]
     assert (task.status, task.result, task.attempts, task.progress) == (
         TaskStatus.COMPLETED, "fresh result", 2, None
@@ -410,19 +412,21 @@ def test_a_reclaimed_worker_cannot_write_its_progress_or_result(cqrs_app, drain,
 def test_sweep_retriggers_tasks_whose_records_were_lost(cqrs_app, drain, clock):
     calls: list[int] = []
     cqrs_app.tasks.register("job", lambda task: calls.append(1))
-    created = cqrs_app.tasks.create("acme", "job", {})
-    assert cqrs_app.tasks.sweep("acme").writes == 0  # too recent: the stream will do it
+    created = cqrs_app.tasks.create("acme", "job", {}, context=SYSTEM)
+    # too recent: the stream will do it
+    assert cqrs_app.tasks.sweep("acme", context=SYSTEM).writes == 0
     clock.advance(301)
-    report = cqrs_app.tasks.sweep("acme")  # queues it (as if the INSERT had been lost)
+    # queues it (as if the INSERT had been lost)
+    report = cqrs_app.tasks.sweep("acme", context=SYSTEM)
     assert (report.examined, report.writes) == (1, 1)
-    assert cqrs_app.tasks.get("acme", created.sk).status == TaskStatus.QUEUED
+    assert cqrs_app.tasks.get("acme", created.sk, context=SYSTEM).status == TaskStatus.QUEUED
     clock.advance(301)
-    assert cqrs_app.tasks.sweep("acme").writes == 1  # touched: a new QUEUED record
+    assert cqrs_app.tasks.sweep("acme", context=SYSTEM).writes == 1  # touched: a new QUEUED record
     assert calls == []  # a sweep never runs handlers
     drain(cqrs_app)
     assert calls == [1]
-    assert cqrs_app.tasks.get("acme", created.sk).status == TaskStatus.COMPLETED
-    assert cqrs_app.tasks.sweep("acme").examined == 0
+    assert cqrs_app.tasks.get("acme", created.sk, context=SYSTEM).status == TaskStatus.COMPLETED
+    assert cqrs_app.tasks.sweep("acme", context=SYSTEM).examined == 0
 
 
 # -- progress ----------------------------------------------------------------------------
@@ -441,9 +445,9 @@ def test_progress_is_stored_and_kept_across_attempts(cqrs_app, drain, clock):
             raise OSError("connection reset")
         return "done"
 
-    created = cqrs_app.tasks.create("acme", "import", {})
+    created = cqrs_app.tasks.create("acme", "import", {}, context=SYSTEM)
     drain(cqrs_app)
-    task = cqrs_app.tasks.get("acme", created.sk)
+    task = cqrs_app.tasks.get("acme", created.sk, context=SYSTEM)
     assert resumed_from == [None, {"rows": 10}]
     assert (task.status, task.progress) == (TaskStatus.COMPLETED, {"rows": 20})
 
@@ -451,7 +455,7 @@ def test_progress_is_stored_and_kept_across_attempts(cqrs_app, drain, clock):
 def test_only_a_running_handler_can_report_progress(cqrs_app, clock):
     from cqrs.errors import ProgrammingError
 
-    created = cqrs_app.tasks.create("acme", "job", {})
+    created = cqrs_app.tasks.create("acme", "job", {}, context=SYSTEM)
     with pytest.raises(ProgrammingError):
         created.report_progress(1)
 
@@ -493,13 +497,16 @@ class GreetHandler:
 def test_a_handler_class_is_built_by_the_injector(cqrs_app, drain, clock):
     built.clear()
     cqrs_app.tasks.handler("greet", input_model=GreetInput)(GreetHandler)
-    first = cqrs_app.tasks.create("acme", "greet", GreetInput(name="ann"))
-    second = cqrs_app.tasks.create("acme", "greet", {"name": "bob"})
+    first = cqrs_app.tasks.create("acme", "greet", GreetInput(name="ann"), context=SYSTEM)
+    second = cqrs_app.tasks.create("acme", "greet", {"name": "bob"}, context=SYSTEM)
     assert built == []  # built on first use, not at registration
     drain(cqrs_app)
     assert len(built) == 1 and built[0].app is cqrs_app
-    assert cqrs_app.tasks.get("acme", first.sk).result == {"text": "hello ann", "tenant": "acme"}
-    assert cqrs_app.tasks.get("acme", second.sk).result["text"] == "hello bob"
+    assert cqrs_app.tasks.get("acme", first.sk, context=SYSTEM).result == {
+        "text": "hello ann",
+        "tenant": "acme",
+    }
+    assert cqrs_app.tasks.get("acme", second.sk, context=SYSTEM).result["text"] == "hello bob"
 
 
 def test_inputs_are_validated_against_the_input_model_before_any_request(cqrs_app, clock):
@@ -508,11 +515,11 @@ def test_inputs_are_validated_against_the_input_model_before_any_request(cqrs_ap
     cqrs_app.tasks.register("greet", GreetHandler, input_model=GreetInput)
     with RequestCounter(cqrs_app.clients.dynamodb) as n:
         with pytest.raises(InvalidTaskInputError):
-            cqrs_app.tasks.create("acme", "greet", {"nom": "x"})
+            cqrs_app.tasks.create("acme", "greet", {"nom": "x"}, context=SYSTEM)
         with pytest.raises(InvalidTaskInputError):
-            cqrs_app.tasks.create("acme", "greet", subtasks=[{"name": "a"}, {}])
+            cqrs_app.tasks.create("acme", "greet", subtasks=[{"name": "a"}, {}], context=SYSTEM)
         with pytest.raises(InvalidTaskInputError):
-            cqrs_app.tasks.create("acme", "other", {"when": object()})
+            cqrs_app.tasks.create("acme", "other", {"when": object()}, context=SYSTEM)
     assert n.total == 0
     with pytest.raises(ProgrammingError):
         cqrs_app.tasks.register("greet", GreetHandler)
@@ -545,18 +552,18 @@ def test_sub_tasks_fan_out_count_and_complete_the_parent_exactly_once(cqrs_app, 
         return int(task.input["n"]) * 2
 
     parent = cqrs_app.tasks.create(
-        "acme", "resize", {"album": 7}, subtasks=[{"n": 1}, {"n": 2}, {"n": 3}]
+        "acme", "resize", {"album": 7}, subtasks=[{"n": 1}, {"n": 2}, {"n": 3}], context=SYSTEM
     )
     assert parent.is_parent and parent.subtask_count == 3
     drain(cqrs_app)
 
-    done = cqrs_app.tasks.get("acme", parent.sk)
+    done = cqrs_app.tasks.get("acme", parent.sk, context=SYSTEM)
     assert done.status == TaskStatus.COMPLETED
     assert (done.succeeded, done.failed, done.running) == (3, 0, 0)
     assert done.result == {"total": 3, "succeeded": 3, "failed": 0}
     assert done.input == {"album": 7}
     assert sorted(calls) == [1, 2, 3]
-    children = cqrs_app.tasks.subtasks("acme", parent.sk)
+    children = cqrs_app.tasks.subtasks("acme", parent.sk, context=SYSTEM)
     assert [c.sk for c in children] == [f"{parent.sk}#{i}" for i in range(3)]
     assert [c.result for c in children] == [2, 4, 6]
     assert all(c.status == TaskStatus.COMPLETED for c in children)
@@ -569,7 +576,7 @@ def test_sub_tasks_fan_out_count_and_complete_the_parent_exactly_once(cqrs_app, 
     cqrs_app.process_event({"Records": records})
     assert sorted(calls) == [1, 2, 3]
     assert parent_transitions_to_terminal(cqrs_app, parent.sk) == 1
-    assert cqrs_app.tasks.get("acme", parent.sk) == done
+    assert cqrs_app.tasks.get("acme", parent.sk, context=SYSTEM) == done
     assert len(task_records(cqrs_app)) == len(records)
 
 
@@ -580,16 +587,18 @@ def test_a_failed_sub_task_fails_the_parent(cqrs_app, drain, clock):
             raise ValueError("bad input")
         return "ok"
 
-    parent = cqrs_app.tasks.create("acme", "check", subtasks=["ok", "bad", "ok"], max_attempts=2)
+    parent = cqrs_app.tasks.create(
+        "acme", "check", subtasks=["ok", "bad", "ok"], max_attempts=2, context=SYSTEM
+    )
     drain(cqrs_app)
-    done = cqrs_app.tasks.get("acme", parent.sk)
+    done = cqrs_app.tasks.get("acme", parent.sk, context=SYSTEM)
     assert done.status == TaskStatus.FAILED
     assert (done.succeeded, done.failed, done.running) == (2, 1, 0)
     assert (done.error.type, done.error.message) == (
         "SubtaskFailedError",
         "1 of 3 sub-tasks failed",
     )
-    bad = cqrs_app.tasks.subtasks("acme", parent.sk)[1]
+    bad = cqrs_app.tasks.subtasks("acme", parent.sk, context=SYSTEM)[1]
     assert (bad.status, bad.attempts, bad.error.message) == (TaskStatus.FAILED, 2, "bad input")
     assert parent_transitions_to_terminal(cqrs_app, parent.sk) == 1
 
@@ -597,9 +606,6 @@ def test_a_failed_sub_task_fails_the_parent(cqrs_app, drain, clock):
 def test_a_transaction_conflict_on_the_parent_is_retried(cqrs_app, drain, clock, monkeypatch):
     from botocore.exceptions import ClientError
 
-    import cqrs.tasks
-
-    monkeypatch.setattr(cqrs.tasks.time, "sleep", lambda seconds: None)
     client = cqrs_app.clients.dynamodb
     real_transact = client.transact_write_items
     conflicts: list[int] = []
@@ -616,24 +622,24 @@ def test_a_transaction_conflict_on_the_parent_is_retried(cqrs_app, drain, clock,
 
     monkeypatch.setattr(client, "transact_write_items", conflict_twice)
     cqrs_app.tasks.register("job", lambda task: task.input)
-    parent = cqrs_app.tasks.create("acme", "job", subtasks=["a", "b"])
+    parent = cqrs_app.tasks.create("acme", "job", subtasks=["a", "b"], context=SYSTEM)
     report = drain(cqrs_app)
     assert report.failed == 0 and len(conflicts) == 2
-    done = cqrs_app.tasks.get("acme", parent.sk)
+    done = cqrs_app.tasks.get("acme", parent.sk, context=SYSTEM)
     assert (done.status, done.succeeded, done.running) == (TaskStatus.COMPLETED, 2, 0)
 
 
 def test_requests_per_sub_task_transition(cqrs_app, clock):
     cqrs_app.tasks.register("job", lambda task: task.input)
     feed = Feeder(cqrs_app)
-    parent = cqrs_app.tasks.create("acme", "job", subtasks=[1, 2, 3])
+    parent = cqrs_app.tasks.create("acme", "job", subtasks=[1, 2, 3], context=SYSTEM)
     # fan-out: parent → QUEUED, 3 sub-task puts, the parent's inputs removed
     assert feed.step() == {"UpdateItem": 2, "PutItem": 3}
     # parent QUEUED (nothing) + 3 sub-task INSERTs: claim and complete, each with the parent
     assert feed.step() == {"TransactWriteItems": 6}
     assert feed.step() == {"UpdateItem": 1}  # the parent's last counter update completes it
     assert feed.step() == {}
-    assert cqrs_app.tasks.get("acme", parent.sk).status == TaskStatus.COMPLETED
+    assert cqrs_app.tasks.get("acme", parent.sk, context=SYSTEM).status == TaskStatus.COMPLETED
 
 
 def test_a_fan_out_cut_short_is_finished_by_the_redelivery(cqrs_app, drain, clock, monkeypatch):
@@ -641,7 +647,7 @@ def test_a_fan_out_cut_short_is_finished_by_the_redelivery(cqrs_app, drain, cloc
 
     calls: list[int] = []
     cqrs_app.tasks.register("job", lambda task: calls.append(task.input) or task.input)
-    parent = cqrs_app.tasks.create("acme", "job", subtasks=list(range(8)))
+    parent = cqrs_app.tasks.create("acme", "job", subtasks=list(range(8)), context=SYSTEM)
     insert = task_records(cqrs_app)
 
     client = cqrs_app.clients.dynamodb
@@ -657,7 +663,7 @@ def test_a_fan_out_cut_short_is_finished_by_the_redelivery(cqrs_app, drain, cloc
     monkeypatch.setattr(client, "put_item", put_then_throttle)
     report = cqrs_app.process_event({"Records": insert})
     assert report.failed == [insert[0]["dynamodb"]["SequenceNumber"]]
-    assert len(cqrs_app.tasks.subtasks("acme", parent.sk)) == 5
+    assert len(cqrs_app.tasks.subtasks("acme", parent.sk, context=SYSTEM)) == 5
     monkeypatch.setattr(client, "put_item", real_put)
 
     with RequestCounter(client) as n:
@@ -670,19 +676,20 @@ def test_a_fan_out_cut_short_is_finished_by_the_redelivery(cqrs_app, drain, cloc
     assert dict(n.by_operation) == {"UpdateItem": 1, "GetItem": 1}
 
     drain(cqrs_app)
-    done = cqrs_app.tasks.get("acme", parent.sk)
+    done = cqrs_app.tasks.get("acme", parent.sk, context=SYSTEM)
     assert (done.status, done.succeeded, done.failed, done.running) == (
         TaskStatus.COMPLETED, 8, 0, 0
     )  # fmt: skip
     assert sorted(calls) == list(range(8))
-    assert [c.result for c in cqrs_app.tasks.subtasks("acme", parent.sk)] == list(range(8))
+    children = cqrs_app.tasks.subtasks("acme", parent.sk, context=SYSTEM)
+    assert [c.result for c in children] == list(range(8))
 
 
 def test_empty_subtasks_are_refused(cqrs_app, clock):
     from cqrs.errors import InterfaceError
 
     with pytest.raises(InterfaceError):
-        cqrs_app.tasks.create("acme", "job", subtasks=[])
+        cqrs_app.tasks.create("acme", "job", subtasks=[], context=SYSTEM)
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -690,33 +697,33 @@ def test_empty_subtasks_are_refused(cqrs_app, clock):
 
 def test_list_is_newest_first_and_pages(cqrs_app, clock):
     tasks = cqrs_app.tasks
-    a1 = tasks.create("acme", "a", 1)
-    b1 = tasks.create("acme", "b", 1)
-    a2 = tasks.create("acme", "a", 2)  # same clock millisecond: ULIDs stay in order
+    a1 = tasks.create("acme", "a", 1, context=SYSTEM)
+    b1 = tasks.create("acme", "b", 1, context=SYSTEM)
+    a2 = tasks.create("acme", "a", 2, context=SYSTEM)  # same clock millisecond: ULIDs stay in order
     clock.advance(1)
-    a3 = tasks.create("acme", "a", 3)
-    parent = tasks.create("acme", "a", subtasks=[1, 2])
-    tasks.create("other", "a", 1)
+    a3 = tasks.create("acme", "a", 3, context=SYSTEM)
+    parent = tasks.create("acme", "a", subtasks=[1, 2], context=SYSTEM)
+    tasks.create("other", "a", 1, context=SYSTEM)
 
-    page = tasks.list("acme", "a")
+    page = tasks.list("acme", "a", context=SYSTEM)
     assert [t.sk for t in page.items] == [parent.sk, a3.sk, a2.sk, a1.sk]
     assert page.cursor is None
 
-    first = tasks.list("acme", "a", limit=2)
+    first = tasks.list("acme", "a", limit=2, context=SYSTEM)
     assert [t.sk for t in first.items] == [parent.sk, a3.sk]
     assert first.cursor is not None
-    rest = tasks.list("acme", "a", limit=2, cursor=first.cursor)
+    rest = tasks.list("acme", "a", limit=2, cursor=first.cursor, context=SYSTEM)
     assert [t.sk for t in rest.items] == [a2.sk, a1.sk]
 
-    everything = tasks.list("acme")
+    everything = tasks.list("acme", context=SYSTEM)
     assert [t.sk for t in everything.items] == [b1.sk, parent.sk, a3.sk, a2.sk, a1.sk]
 
     cqrs_app.tasks.register("a", lambda task: None)
     with_children = Feeder(cqrs_app)
     with_children.step()  # fans the parent out
-    listed = tasks.list("acme", "a", include_subtasks=True).items
+    listed = tasks.list("acme", "a", include_subtasks=True, context=SYSTEM).items
     assert [t.sk for t in listed][:3] == [f"{parent.sk}#1", f"{parent.sk}#0", parent.sk]
-    assert tasks.get("acme", "a#01ARZ3NDEKTSV4RRFFQ69G5FAV") is None
+    assert tasks.get("acme", "a#01ARZ3NDEKTSV4RRFFQ69G5FAV", context=SYSTEM) is None
 
 
 def test_tenant_isolation_before_any_request(cqrs_app, clock):
@@ -738,20 +745,20 @@ def test_tenant_isolation_before_any_request(cqrs_app, clock):
             cqrs_app.tasks.sweep("acme", context=other)
     assert n.total == 0
     assert cqrs_app.tasks.get("acme", created.sk, context=own) is not None
-    assert cqrs_app.tasks.list("globex").items == []
+    assert cqrs_app.tasks.list("globex", context=SYSTEM).items == []
 
 
 def test_bad_keys_are_refused(cqrs_app):
     from cqrs.errors import InvalidKeyError
 
     with pytest.raises(InvalidKeyError):
-        cqrs_app.tasks.create("ac#me", "job", {})
+        cqrs_app.tasks.create("ac#me", "job", {}, context=SYSTEM)
     with pytest.raises(InvalidKeyError):
-        cqrs_app.tasks.create("acme", "jo@b", {})
+        cqrs_app.tasks.create("acme", "jo@b", {}, context=SYSTEM)
     with pytest.raises(InvalidKeyError):
-        cqrs_app.tasks.get("ORDER#acme", "job#x")
+        cqrs_app.tasks.get("ORDER#acme", "job#x", context=SYSTEM)
     with pytest.raises(InvalidKeyError):
-        cqrs_app.tasks.get("acme", "job")
+        cqrs_app.tasks.get("acme", "job", context=SYSTEM)
 
 
 # -- ULIDs -------------------------------------------------------------------------------

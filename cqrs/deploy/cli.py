@@ -2,9 +2,10 @@
 
 ``cqrs.cli`` calls :func:`register` with its subparsers; each subcommand sets
 ``func``, a callable taking the parsed :class:`argparse.Namespace` and
-returning the exit code. Defaults come from :class:`~cqrs.settings.Settings`
-(``CQRS_TABLE_PREFIX``, ``CQRS_TABLES_DIR``) and ``CQRS_APP``, read when the
-command runs.
+returning the exit code (errors: one line on stderr, exit 2 for bad options
+or configuration, 1 for failures, as everywhere in ``cqrs``). Defaults come
+from :class:`~cqrs.settings.Settings` (``CQRS_TABLE_PREFIX``, ``CQRS_TABLES_DIR``)
+and ``CQRS_APP``, read when the command runs.
 """
 
 from __future__ import annotations
@@ -186,5 +187,7 @@ def _template_format(fmt: str | None, out: Path | None) -> TemplateFormat:
 
 
 def _fail(exc: CqrsError) -> int:
-    print(f"error: {exc}", file=sys.stderr)
-    return 1
+    """One ``cqrs: error:`` line; 2 for bad options or configuration, else 1 (as ``cqrs``)."""
+    from ..cli import report_error
+
+    return report_error(exc)

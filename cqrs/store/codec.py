@@ -1,0 +1,217 @@
+"""Plain Python values ⇄ DynamoDB's typed wire format, refusing what DynamoDB cannot store.
+
+The one place that bridges the two. Writing is checked against DynamoDB's own
+rules before any request, so bad input gets a typed error instead of a raw
+``decimal.Rounded``, ``RecursionError`` or a ``ValidationException`` that looks
+retryable:
+
+- numbers (``int``, ``float``, ``Decimal``) must be finite, have at most 38
+  significant digits and a magnitude in 1e-130 .. 9.99…e125
+  (:class:`~cqrs.errors.InvalidNumberError`); trailing zeros are not
+  significant, so ``10**40`` is stored exactly as ``1E+40``;
+- maps need string keys, nesting stops at 32 levels, sets must be non-empty and
+  of one kind (strings, numbers or bytes), and only ``None``, ``bool``, ``str``,
+  numbers, bytes, mappings, lists/tuples and sets are values
+  (:class:`~cqrs.errors.InvalidValueError`).
+
+Reading turns numbers into ``int`` when integral, else ``float``: services want
+plain numbers, not ``Decimal``. Top-level ``None`` values are dropped on write
+(the attribute is absent), nested ones are stored as ``NULL``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Set
+from decimal import Decimal
+from typing import Any
+
+from ..errors import InvalidNumberError, InvalidValueError
+
+Item = dict[str, Any]
+WireItem = dict[str, Any]
+
+MAX_DEPTH = 32  # DynamoDB's nesting limit for maps and lists
+MAX_DIGITS = 38
+MIN_EXPONENT = -130  # adjusted exponent: 1e-130 is the smallest magnitude
+MAX_EXPONENT = 125  # 9.99…e125 is the largest
+MAX_ITEM_BYTES = 400 * 1024
+
+
+def to_wire_item(item: Mapping[str, Any], what: str = "item") -> WireItem:
+    """Plain item → DynamoDB attribute-value map. ``None`` values are dropped."""
+    out: WireItem = {}
+    for name, value in item.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidValueError(
+                f"{what}: attribute names must be non-empty strings, got {name!r}"
+            )
+        if value is not None:
+            out[name] = _wire(value, f"{what}.{name}", 1)
+    return out
+
+
+def to_wire(value: Any, what: str = "value") -> dict[str, Any]:
+    """One plain value → one DynamoDB attribute value (``None`` → ``NULL``)."""
+    return _wire(value, what, 1)
+
+
+def from_wire_item(wire: Mapping[str, Any]) -> Item:
+    """DynamoDB attribute-value map → plain item (numbers as int or float)."""
+    return {k: from_wire(v) for k, v in wire.items()}
+
+
+def from_wire(value: Mapping[str, Any]) -> Any:
+    """One DynamoDB attribute value → plain value."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return inner
+    if kind == "N":
+        return _number_from_wire(inner)
+    if kind == "BOOL":
+        return bool(inner)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: from_wire(v) for k, v in inner.items()}
+    if kind == "L":
+        return [from_wire(v) for v in inner]
+    if kind == "B":
+        return bytes(inner)
+    if kind == "SS":
+        return set(inner)
+    if kind == "NS":
+        return {_number_from_wire(n) for n in inner}
+    if kind == "BS":
+        return {bytes(b) for b in inner}
+    raise InvalidValueError(f"unknown DynamoDB type {kind!r}")
+
+
+def item_size(wire: Mapping[str, Any]) -> int:
+    """An upper-bound estimate of DynamoDB's item size in bytes (names + values)."""
+    return sum(len(k.encode()) + _value_size(v) for k, v in wire.items())
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def _wire(value: Any, what: str, depth: int) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, (int, float, Decimal)):
+        return {"N": number_text(value, what)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"B": bytes(value)}
+    if isinstance(value, Mapping):
+        _check_depth(what, depth)
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                raise InvalidValueError(
+                    f"{what}: map keys must be strings, got {key!r} ({type(key).__name__})"
+                )
+            out[key] = _wire(inner, f"{what}.{key}", depth + 1)
+        return {"M": out}
+    if isinstance(value, (list, tuple)):
+        _check_depth(what, depth)
+        return {"L": [_wire(inner, f"{what}[{i}]", depth + 1) for i, inner in enumerate(value)]}
+    if isinstance(value, Set):
+        return _set(value, what)
+    raise InvalidValueError(
+        f"{what}: {type(value).__name__} cannot be stored in DynamoDB "
+        "(use str, int, float, Decimal, bool, bytes, None, dict, list or set)"
+    )
+
+
+def _check_depth(what: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidValueError(f"{what}: nested deeper than DynamoDB's {MAX_DEPTH} levels")
+
+
+def _set(value: Set[Any], what: str) -> dict[str, Any]:
+    if not value:
+        raise InvalidValueError(
+            f"{what}: DynamoDB cannot store an empty set (use a list or omit it)"
+        )
+    if all(isinstance(v, str) for v in value):
+        return {"SS": sorted(value)}
+    if all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in value):
+        return {"NS": sorted({number_text(v, what) for v in value})}
+    if all(isinstance(v, (bytes, bytearray)) for v in value):
+        return {"BS": sorted(bytes(v) for v in value)}
+    kinds = sorted({type(v).__name__ for v in value})
+    raise InvalidValueError(
+        f"{what}: a set must hold only strings, only numbers or only bytes, got {kinds}"
+    )
+
+
+def number_text(value: int | float | Decimal, what: str = "number") -> str:
+    """The exact DynamoDB text of a number, or :class:`InvalidNumberError`."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidNumberError(f"{what}: {value!r} cannot be stored (not a finite number)")
+        value = Decimal(repr(value))  # the shortest text that round-trips: 0.1, not 0.1000…
+    elif isinstance(value, int):
+        if value == 0:
+            return "0"
+        value = Decimal(value)
+    if not value.is_finite():
+        raise InvalidNumberError(f"{what}: {value} cannot be stored (not a finite number)")
+    if value.is_zero():
+        return "0"
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    while len(digits) > 1 and digits[-1] == 0:  # trailing zeros are not significant
+        digits, exponent = digits[:-1], exponent + 1
+    if len(digits) > MAX_DIGITS:
+        raise InvalidNumberError(
+            f"{what}: {value} has {len(digits)} significant digits; DynamoDB keeps {MAX_DIGITS}"
+        )
+    adjusted = exponent + len(digits) - 1
+    if not MIN_EXPONENT <= adjusted <= MAX_EXPONENT:
+        raise InvalidNumberError(
+            f"{what}: {value} is outside DynamoDB's range (1e-130 to 9.99e125 in magnitude)"
+        )
+    normal = Decimal((sign, digits, exponent))
+    plain = format(normal, "f")  # "1500", "0.001": engines parse plain integers for ADD
+    # ... unless the plain text is long (10**40 stays "1E+40", 1e-130 "1E-130", which
+    # every reader, boto3's deserializer included, parses within 38 digits).
+    if (
+        len(plain) <= MAX_DIGITS + 2
+        and len(plain.lstrip("-").replace(".", "").lstrip("0")) <= MAX_DIGITS
+    ):
+        return plain
+    return str(normal)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _number_from_wire(text: str) -> int | float:
+    if "." not in text and "e" not in text and "E" not in text:
+        return int(text)
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _value_size(v: Mapping[str, Any]) -> int:
+    ((kind, inner),) = v.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return len(inner) // 2 + 2
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + 1 + _value_size(x) for k, x in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + _value_size(x) for x in inner)
+    if kind in ("SS", "NS", "BS"):
+        return sum(len(x.encode()) if isinstance(x, str) else len(x) for x in inner)
+    return len(str(inner))

@@ -1,0 +1,444 @@
+"""The storage gateway: the only code in ``cqrs`` that calls DynamoDB's item API.
+
+Everything above it speaks plain items (``dict`` with camelCase names) and
+:mod:`~cqrs.store.expressions` parts; here they become requests. What the
+gateway guarantees:
+
+- values are checked before any request (:mod:`~cqrs.store.codec`), and an item
+  over 400 KB is refused with :class:`~cqrs.errors.ItemTooLargeError`;
+- a failed condition is a value, not an exception: :class:`Conflict` carries the
+  item as it was (when DynamoDB returns it), a cancelled transaction
+  :class:`Cancelled` with its reasons by name;
+- every other failure is classified by AWS error code
+  (:func:`~cqrs.store.classify.classify`): transient or permanent, cause kept;
+- batches retry unprocessed items with backoff; pages follow
+  ``LastEvaluatedKey`` one page in memory at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import ItemTooLargeError, TransactionConflictError, TransientError
+from .classify import classify, error_code
+from .codec import MAX_ITEM_BYTES, Item, WireItem, from_wire_item, item_size, to_wire_item
+from .expressions import Condition, Placeholders, Update, projection
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
+_BATCH_ATTEMPTS = 8
+_CONFLICT_ATTEMPTS = 5
+
+Key = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A condition failed. ``current`` is the item as DynamoDB found it, or ``None`` when it
+    returned none (the item is absent, or the engine does not return it: DynamoDB Local)."""
+
+    current: Item | None
+
+
+@dataclass(frozen=True)
+class Written:
+    """A write applied. ``attributes`` are the values asked for with ``returns`` (else ``{}``)."""
+
+    attributes: Item = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancellationReason:
+    """Why one operation of a cancelled transaction failed (``code`` ``"None"``: it did not)."""
+
+    code: str
+    message: str = ""
+    item: Item | None = None
+
+    @property
+    def condition_failed(self) -> bool:
+        """This operation's condition failed."""
+        return self.code == "ConditionalCheckFailed"
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A transaction was cancelled because a condition failed; one reason per operation."""
+
+    reasons: tuple[CancellationReason, ...]
+
+    def failed(self, index: int) -> bool:
+        """Whether the condition of operation ``index`` failed."""
+        return index < len(self.reasons) and self.reasons[index].condition_failed
+
+
+@dataclass(frozen=True)
+class TxUpdate:
+    """An update inside :meth:`Store.transact_write`."""
+
+    table: str
+    key: Key
+    update: Update
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query: its items and the key to continue after (``None``: the end)."""
+
+    items: list[Item]
+    last_key: WireItem | None
+
+
+class Store:
+    """DynamoDB's item API for plain items. One per app; safe to share across threads."""
+
+    def __init__(
+        self, client: DynamoDBClient, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.client = client
+        self._sleep = sleep
+
+    # -- single items --------------------------------------------------------------------
+
+    def get(
+        self,
+        table: str,
+        key: Key,
+        *,
+        consistent: bool = False,
+        attributes: Sequence[str] | None = None,
+    ) -> Item | None:
+        """One item, or ``None``; ``attributes`` limits what is read."""
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Key": to_wire_item(key, "key"),
+            "ConsistentRead": consistent,
+        }
+        if attributes:
+            p = Placeholders()
+            request["ProjectionExpression"] = projection(attributes, p)
+            request.update(p.request_parts())
+        with _calling(f"get {table}"):
+            response = self.client.get_item(**request)
+        item = response.get("Item")
+        return from_wire_item(item) if item is not None else None
+
+    def put(self, table: str, item: Item, *, condition: Condition | None = None) -> Conflict | None:
+        """Write ``item`` (if ``condition`` holds); a :class:`Conflict` when it does not."""
+        request: dict[str, Any] = {"TableName": table, "Item": self.wire(table, item)}
+        if condition is not None:
+            p = Placeholders()
+            request["ConditionExpression"] = condition.render(p)
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            request.update(p.request_parts())
+        with _calling(f"put {table}", conflicts=True) as conflict:
+            self.client.put_item(**request)
+        return conflict.value
+
+    def update(
+        self,
+        table: str,
+        key: Key,
+        update: Update,
+        *,
+        condition: Condition | None = None,
+        returns: Literal["NONE", "ALL_NEW", "UPDATED_NEW"] = "NONE",
+    ) -> Written | Conflict:
+        """Apply ``update`` to one item (if ``condition`` holds)."""
+        request = self._update_request(table, key, update, condition)
+        request["ReturnValues"] = returns
+        with _calling(f"update {table}", conflicts=True) as conflict:
+            response = self.client.update_item(**request)
+        if conflict.value is not None:
+            return conflict.value
+        return Written(from_wire_item(response.get("Attributes") or {}))
+
+    def delete(
+        self, table: str, key: Key, *, condition: Condition | None = None
+    ) -> Conflict | None:
+        """Delete one item (if ``condition`` holds)."""
+        request: dict[str, Any] = {"TableName": table, "Key": to_wire_item(key, "key")}
+        if condition is not None:
+            p = Placeholders()
+            request["ConditionExpression"] = condition.render(p)
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            request.update(p.request_parts())
+        with _calling(f"delete {table}", conflicts=True) as conflict:
+            self.client.delete_item(**request)
+        return conflict.value
+
+    def wire(self, table: str, item: Item) -> WireItem:
+        """``item`` in wire form, refused if DynamoDB would refuse it (values, 400 KB)."""
+        wire = to_wire_item(item, f"{table} item")
+        size = item_size(wire)
+        if size > MAX_ITEM_BYTES:
+            raise ItemTooLargeError(
+                f"{table}: item {item.get('pk')!r} / {item.get('sk')!r} is about {size} bytes; "
+                f"DynamoDB's item limit is {MAX_ITEM_BYTES}: keep large payloads in S3 and "
+                "store a reference"
+            )
+        return wire
+
+    # -- reading many ----------------------------------------------------------------------
+
+    def query(
+        self,
+        table: str,
+        key_condition: Condition,
+        *,
+        index: str | None = None,
+        filter: Condition | None = None,
+        descending: bool = False,
+        consistent: bool = False,
+        attributes: Sequence[str] | None = None,
+        on_page: Callable[[int], None] | None = None,
+    ) -> Iterator[Item]:
+        """Every item of a ``Query``, page by page (one page in memory)."""
+        request = _read_request(table, key_condition, index, filter, consistent, attributes)
+        request["ScanIndexForward"] = not descending
+        return self._paginate("query", request, on_page)
+
+    def query_page(
+        self,
+        table: str,
+        key_condition: Condition,
+        *,
+        limit: int | None,
+        start: WireItem | None = None,
+        index: str | None = None,
+        filter: Condition | None = None,
+        descending: bool = False,
+        consistent: bool = False,
+    ) -> Page:
+        """Up to ``limit`` items that pass ``filter``, from ``start``; with the key to go on."""
+        request = _read_request(table, key_condition, index, filter, consistent, None)
+        request["ScanIndexForward"] = not descending
+        items: list[Item] = []
+        while True:
+            page = dict(request)
+            if start:
+                page["ExclusiveStartKey"] = start
+            if limit is not None:
+                page["Limit"] = limit - len(items)
+            with _calling(f"query {table}"):
+                response = self.client.query(**page)
+            items.extend(from_wire_item(i) for i in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start or (limit is not None and len(items) >= limit):
+                return Page(items, start or None)
+
+    def scan(
+        self,
+        table: str,
+        *,
+        consistent: bool = False,
+        filter: Condition | None = None,
+        page_size: int | None = None,
+        on_page: Callable[[int], None] | None = None,
+    ) -> Iterator[Item]:
+        """Every item of a table, page by page (``on_page``: running count after each;
+        ``page_size``: items read per request, else DynamoDB's 1 MB pages)."""
+        request: dict[str, Any] = {"TableName": table, "ConsistentRead": consistent}
+        if page_size is not None:
+            request["PaginationConfig"] = {"PageSize": page_size}
+        if filter is not None:
+            p = Placeholders()
+            request["FilterExpression"] = filter.render(p)
+            request.update(p.request_parts())
+        return self._paginate("scan", request, on_page)
+
+    def _paginate(
+        self,
+        operation: Literal["query", "scan"],
+        request: dict[str, Any],
+        on_page: Callable[[int], None] | None,
+    ) -> Iterator[Item]:
+        paginator = self.client.get_paginator(operation)
+        seen = 0
+        with _calling(f"{operation} {request['TableName']}"):
+            for response in paginator.paginate(**request):
+                for wire in response.get("Items", []):
+                    seen += 1
+                    yield from_wire_item(wire)
+                if on_page is not None:
+                    on_page(seen)
+
+    def batch_get(
+        self,
+        table: str,
+        keys: Sequence[Key],
+        *,
+        consistent: bool = True,
+        attributes: Sequence[str] | None = None,
+    ) -> list[Item]:
+        """Items by key (100 per request, unprocessed keys retried); missing keys are absent."""
+        out: list[Item] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                "Keys": [to_wire_item(k, "key") for k in keys[start : start + BATCH_GET_LIMIT]],
+                "ConsistentRead": consistent,
+            }
+            if attributes:
+                p = Placeholders()
+                request["ProjectionExpression"] = projection(attributes, p)
+                request.update(p.request_parts())
+            pending: Any = {table: request}
+            for attempt in range(_BATCH_ATTEMPTS):
+                with _calling(f"batch get {table}"):
+                    response = self.client.batch_get_item(RequestItems=pending)
+                out.extend(from_wire_item(i) for i in response.get("Responses", {}).get(table, []))
+                pending = response.get("UnprocessedKeys") or None
+                if not pending:
+                    break
+                self._backoff(attempt)
+            else:
+                raise TransientError(f"batch get {table}: keys still unprocessed after retries")
+        return out
+
+    # -- writing many ------------------------------------------------------------------------
+
+    def batch_write(
+        self,
+        table: str,
+        *,
+        puts: Sequence[Item] = (),
+        deletes: Sequence[Key] = (),
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> int:
+        """Put and delete items (25 per request, unprocessed ones retried with backoff).
+
+        Every item is checked before the first request, so a refused item fails the
+        call before anything is written. Returns the number of requests made.
+        """
+        requests: list[Any] = [{"PutRequest": {"Item": self.wire(table, i)}} for i in puts]
+        requests += [{"DeleteRequest": {"Key": to_wire_item(k, "key")}} for k in deletes]
+        made = 0
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            pending = requests[start : start + BATCH_WRITE_LIMIT]
+            for attempt in range(_BATCH_ATTEMPTS):
+                with _calling(f"batch write {table}"):
+                    response = self.client.batch_write_item(RequestItems={table: pending})
+                made += 1
+                pending = list((response.get("UnprocessedItems") or {}).get(table, []))
+                if not pending:
+                    break
+                self._backoff(attempt)
+            else:
+                raise TransientError(f"batch write {table}: items still unprocessed after retries")
+            if on_chunk is not None:
+                on_chunk(min(start + BATCH_WRITE_LIMIT, len(requests)))
+        return made
+
+    def transact_write(self, operations: Sequence[TxUpdate]) -> Cancelled | None:
+        """All ``operations`` or none. A failed condition returns :class:`Cancelled`; a lost
+        race (``TransactionConflict``, which botocore does not retry) is retried a few times
+        with backoff, then raised as :class:`~cqrs.errors.TransactionConflictError`."""
+        items: Any = [{"Update": self._transact_update(op)} for op in operations]
+        for attempt in range(_CONFLICT_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return None
+            except Exception as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise classify(exc, "transact write") from exc
+                cancelled = _cancelled(exc)
+                if any(r.condition_failed for r in cancelled.reasons):
+                    return cancelled
+                codes = [r.code for r in cancelled.reasons]
+                if "TransactionConflict" not in codes or attempt == _CONFLICT_ATTEMPTS - 1:
+                    raise TransactionConflictError(
+                        f"transact write cancelled: {codes}", cause=exc
+                    ) from exc
+                self._backoff(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _update_request(
+        self, table: str, key: Key, update: Update, condition: Condition | None
+    ) -> dict[str, Any]:
+        p = Placeholders()
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Key": to_wire_item(key, "key"),
+            "UpdateExpression": update.render(p),
+        }
+        if condition is not None:
+            request["ConditionExpression"] = condition.render(p)
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        request.update(p.request_parts())
+        return request
+
+    def _transact_update(self, op: TxUpdate) -> dict[str, Any]:
+        return self._update_request(op.table, op.key, op.update, op.condition)
+
+    def _backoff(self, attempt: int) -> None:
+        self._sleep(min(0.05 * 2**attempt, 1.0))
+
+
+# -- module helpers ---------------------------------------------------------------------------
+
+
+class _ConflictBox:
+    value: Conflict | None = None
+
+
+@contextmanager
+def _calling(what: str, *, conflicts: bool = False) -> Iterator[_ConflictBox]:
+    """Classify botocore errors raised inside; with ``conflicts``, a failed condition is
+    stored in the box instead of raised."""
+    box = _ConflictBox()
+    try:
+        yield box
+    except Exception as exc:
+        if conflicts and error_code(exc) == "ConditionalCheckFailedException":
+            old = getattr(exc, "response", {}).get("Item")
+            box.value = Conflict(from_wire_item(old) if old else None)
+            return
+        raise classify(exc, what) from exc
+
+
+def _read_request(
+    table: str,
+    key_condition: Condition,
+    index: str | None,
+    filter: Condition | None,
+    consistent: bool,
+    attributes: Sequence[str] | None,
+) -> dict[str, Any]:
+    p = Placeholders()
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": key_condition.render(p),
+    }
+    if index is not None:
+        request["IndexName"] = index
+    else:
+        request["ConsistentRead"] = consistent
+    if filter is not None:
+        request["FilterExpression"] = filter.render(p)
+    if attributes:
+        request["ProjectionExpression"] = projection(attributes, p)
+    request.update(p.request_parts())
+    return request
+
+
+def _cancelled(exc: BaseException) -> Cancelled:
+    raw = getattr(exc, "response", {}).get("CancellationReasons") or []
+    reasons = tuple(
+        CancellationReason(
+            code=str(r.get("Code") or "None"),
+            message=str(r.get("Message") or ""),
+            item=from_wire_item(r["Item"]) if r.get("Item") else None,
+        )
+        for r in raw
+    )
+    return Cancelled(reasons)
