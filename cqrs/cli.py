@@ -267,10 +267,7 @@ def cmd_stuck(args: argparse.Namespace) -> int:
         )
     stuck = sum(1 for f in failures if f.stuck)
     rejected = _print_rejected(app, args.entity)
-    print(
-        f"stuck: {stuck} stuck, {len(failures) - stuck} retrying, "
-        f"{rejected} rejected record(s)"
-    )
+    print(f"stuck: {stuck} stuck, {len(failures) - stuck} retrying, {rejected} rejected record(s)")
     return 1 if stuck or rejected else 0
 
 

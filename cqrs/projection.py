@@ -70,6 +70,10 @@ class EntityOutcome:
     failed_version: int | None = None
     error: BaseException | None = None
     in_handler: bool = False  # the error came from a custom DataSyncHandler
+    #: The data version this call saw for sure when it failed; ``None`` when it failed
+    #: before learning it (the optimistic base was only a guess), so ``failed_version``
+    #: may name a version that is already applied: ask the data table.
+    data_version: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,6 +87,7 @@ class _Work:
     commands: dict[int, Item]  # version -> command item (from records or gap fill)
     target: int
     base: int | None  # data version believed current; None = unknown
+    guessed: bool = False  # base is the optimistic guess, not a version seen in the table
     handled_through: int = 0  # handlers have seen versions up to here in this call
     committed: list[int] = field(default_factory=list)  # versions this call committed
     outcome: EntityOutcome = field(init=False)
@@ -135,7 +140,7 @@ class Projector:
             self._read_data_versions([w for w in work.values() if w.base is None])
         for w in work.values():
             if w.base is None:  # optimistic: assume the first version continues the data row
-                w.base = min(w.commands) - 1
+                w.base, w.guessed = min(w.commands) - 1, True
         pending = list(work.values())
         for _ in range(_MAX_ROUNDS):
             pending = self._round(pending)
@@ -146,6 +151,7 @@ class Projector:
                 f"{self.tables.data}: {w.key} kept changing under concurrent writers"
             )
             w.outcome.failed_version = (w.base or 0) + 1
+            w.outcome.data_version = None if w.guessed else w.base
         if self._listener is not None:
             self._listener(self.tables.command, _statuses(work.values()))
         return {k: w.outcome for k, w in work.items()}
@@ -186,10 +192,12 @@ class Projector:
             if current is None:  # committed
                 w.committed.extend(range(_base(w) + 1, through + 1))
                 w.base = w.outcome.applied_through = through
+                w.guessed = False
             elif current >= w.target:
                 w.base = w.outcome.applied_through = current
+                w.guessed = False
             elif current >= 0:
-                w.base = current  # someone else moved it; go again from there
+                w.base, w.guessed = current, False  # someone else moved it; go again from there
                 retry.append(w)
         return [w for w in retry if w.outcome.ok]
 
@@ -353,7 +361,8 @@ class Projector:
         if w.outcome.error is None:
             w.outcome.error = exc
             w.outcome.failed_version = version
-        if w.base is not None and w.base > 0:
+            w.outcome.data_version = None if w.guessed or w.base is None else w.base
+        if w.base is not None and w.base > 0 and not w.guessed:
             w.outcome.applied_through = max(w.outcome.applied_through, w.base)
 
 

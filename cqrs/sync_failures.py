@@ -46,6 +46,7 @@ from .models import now_iso
 from .rejected_records import RejectedRecords
 from .store import Store, begins_with, equals, item_absent
 from .store.codec import Item
+from .synchronizer import Verdict
 
 if TYPE_CHECKING:
     from .notifications import EntityStuckEvent, RecordRejectedEvent
@@ -197,28 +198,35 @@ class SyncFailures:
 
     # -- the synchronizer's side ------------------------------------------------
 
-    def acknowledge(self, command_table: str, outcome: EntityOutcome, target: int) -> bool:
-        """Record a failed outcome; ``True`` when the entity is stuck and its records
-        should be acknowledged rather than retried.
+    def acknowledge(self, command_table: str, outcome: EntityOutcome, target: int) -> Verdict:
+        """Record a failed outcome and say what to do with the entity's records.
 
-        ``target`` is the highest version of the entity in the batch. Errors that
-        do not count (see :func:`counts_as_attempt`), and a failure to record the
-        attempt, leave the records to the stream's retry (``False``).
+        ``target`` is the highest version of the entity in the batch. The failed
+        version is the data version + 1: when the projector failed before it saw the
+        data version (``outcome.data_version`` is ``None``), it is read (one consistent
+        ``GetItem``), so a redelivered batch never records a version already applied.
+        Errors that do not count (see :func:`counts_as_attempt`), and a failure to
+        record the attempt, leave the records to the stream's retry.
         """
         entity = self._schema.entity_of_command_table(command_table)
         if entity is None or not counts_as_attempt(outcome):
-            return False
-        assert outcome.error is not None and outcome.failed_version is not None
+            return Verdict.RETRY
+        assert outcome.error is not None
         try:
+            data_version = outcome.data_version
+            if data_version is None:
+                data_version = self._data_version(entity, outcome.key)
+            if data_version >= target:  # applied meanwhile (another writer): nothing failed
+                return Verdict.APPLIED
             failure, newly_stuck = self.record(
-                entity, outcome.key, outcome.failed_version, target, outcome.error
+                entity, outcome.key, data_version + 1, target, outcome.error
             )
         except OperationalError as exc:
             logger.error("could not record the sync failure of %s: %s", outcome.key, exc)
-            return False
+            return Verdict.RETRY
         if newly_stuck:
             self._raise_alarm(command_table, failure)
-        return failure.stuck
+        return Verdict.STUCK if failure.stuck else Verdict.RETRY
 
     def record(
         self, entity: str, key: EntityKey, version: int, target: int, error: BaseException | str
@@ -303,6 +311,13 @@ class SyncFailures:
 
     # -- storage --------------------------------------------------------------------
 
+    def _data_version(self, entity: str, key: EntityKey) -> int:
+        table = self._schema.entity_tables(entity).data
+        row = self._store.get(
+            table, {"pk": key[0], "sk": key[1]}, consistent=True, attributes=("version",)
+        )
+        return int(row.get("version", 0)) if row else 0
+
     def _get(self, entity: str, key: EntityKey) -> SyncFailure | None:
         row_key = {"pk": _partition(entity), "sk": make_id(*key)}
         item = self._store.get(self.table, row_key, consistent=True)
@@ -344,10 +359,13 @@ class SyncFailures:
         out = []
         for failure in rows:
             data_version = versions.get(failure.key, 0)
-            if data_version >= failure.failed_version:  # caught up since: the row is stale
+            if data_version >= failure.waiting_through:  # caught up since: the row is stale
                 self._delete(failure)
                 continue
-            out.append(replace(failure, data_version=data_version))
+            # The data may have moved past the recorded failure (a later batch applied
+            # some versions): what fails next is the one after the data version.
+            failed = max(failure.failed_version, data_version + 1)
+            out.append(replace(failure, data_version=data_version, failed_version=failed))
         return out
 
     def _commands_after(self, table: str, failure: SyncFailure, version: int) -> Iterator[Item]:

@@ -29,6 +29,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidEventError, UnexpectedError, is_retryable
@@ -49,9 +50,18 @@ logger = logging.getLogger("cqrs.synchronizer")
 #: A consumer of another table's records: returns the sequence numbers that failed.
 RecordConsumer = Callable[[Sequence[StreamRecord]], Sequence[str]]
 
+
+class Verdict(StrEnum):
+    """What to do with the records of an entity whose sync failed."""
+
+    RETRY = "retry"  # report the first failed record: Lambda retries from there
+    STUCK = "stuck"  # acknowledge: the entity is stuck (recorded, alarmed), the shard moves on
+    APPLIED = "applied"  # acknowledge: the data table already holds every version of the batch
+
+
 #: Told of an entity's failure (command table, outcome, its highest version in the
-#: batch); returns ``True`` to acknowledge the records because the entity is stuck.
-FailurePolicy = Callable[[str, "EntityOutcome", int], bool]
+#: batch); says what to do with its records.
+FailurePolicy = Callable[[str, "EntityOutcome", int], Verdict]
 
 #: Told of a rejected record; records it durably (raises if it could not).
 RejectionSink = Callable[[RejectedRecord], object]
@@ -188,8 +198,12 @@ class Synchronizer:
         failed_at = outcome.failed_version
         report.applied += sum(1 for r in entity_records if _version(r) < failed_at)
         target = max(_version(r) for r in entity_records)
-        if self.failures is not None and self.failures(table, outcome, target):
+        verdict = self.failures(table, outcome, target) if self.failures else Verdict.RETRY
+        if verdict is Verdict.STUCK:
             report.stuck.append(outcome.key)
+            return
+        if verdict is Verdict.APPLIED:
+            report.applied += sum(1 for r in entity_records if _version(r) >= failed_at)
             return
         first_failed = next(r for r in entity_records if _version(r) >= failed_at)
         report.failed.append(first_failed.sequence_number)

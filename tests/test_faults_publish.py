@@ -7,10 +7,16 @@ on a schedule: *before* the call reaches the engine (nothing happened) or *after
 took effect (the response was lost). What the framework does, pinned here:
 
 - The caller always gets a typed error: :class:`~cqrs.errors.ThrottledError` for a
-  throttle, :class:`~cqrs.errors.OperationalError` (``cause``: botocore's
-  ``ReadTimeoutError``) for a timeout. A fault in ``publish_sync``'s projection comes
-  after the command landed, and says so: :class:`~cqrs.errors.CommandNotAppliedError`
-  carries the stored command, the fault as ``cause``. A lost ``PutItem`` response
+  throttle, :class:`~cqrs.errors.ServiceUnavailableError` for a server error (500), an
+  :class:`~cqrs.errors.OperationalError` (``cause``: botocore's ``ReadTimeoutError``) for
+  a timeout, all three :class:`~cqrs.errors.TransientError` (``retryable``). Errors no
+  retry cures come as non-retryable classes, with nothing written:
+  :class:`~cqrs.errors.RequestRejectedError` (``ValidationException``),
+  :class:`~cqrs.errors.ItemTooLargeError`, :class:`~cqrs.errors.AccessDeniedError`,
+  :class:`~cqrs.errors.UnexpectedError` (a code nobody lists). A fault in
+  ``publish_sync``'s projection comes after the command landed, and says so:
+  :class:`~cqrs.errors.CommandNotAppliedError` carries the stored command, the fault as
+  ``cause`` (and the stream applies the command later). A lost ``PutItem`` response
   cannot say whether the command was stored.
 - Retrying with the same input is therefore safe, and tells the caller which it was.
   Not landed: the retry stores the command, at the version the first attempt would have
@@ -29,6 +35,7 @@ took effect (the response was lost). What the framework does, pinned here:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections import Counter
@@ -42,17 +49,25 @@ from botocore.exceptions import ReadTimeoutError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cqrs import Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.codec import Item, deserialize
+from cqrs import SYSTEM, Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
 from cqrs.errors import (
+    AccessDeniedError,
     CommandNotAppliedError,
+    CqrsError,
+    ItemTooLargeError,
     OperationalError,
+    RequestRejectedError,
+    ServiceUnavailableError,
     ThrottledError,
+    TransientError,
+    UnexpectedError,
     VersionConflictError,
 )
-from cqrs.faults import Fault, FaultInjector, Kind, When, fault_search
+from cqrs.faults import KINDS, PERMANENT_KINDS, Fault, FaultInjector, Kind, When, fault_search
 from cqrs.keys import add_version, remove_version, version_of
 from cqrs.rebuild import expected_read_model
+from cqrs.store.codec import Item
+from cqrs.store.codec import from_wire_item as deserialize
 from cqrs.testing import migrated_app, table_items
 
 TABLES = Path(__file__).parent / "fixtures" / "tables"
@@ -70,6 +85,16 @@ REQUIRED = {"pk", "sk", "id", "code", "name", "version", "tenantCode", "type", "
             "requestId", "createdAt", "createdBy", "updatedAt", "updatedBy"}  # fmt: skip
 Publish = Callable[[], Command[Any] | None]
 RetryKind = Literal["none", "stored", "conflict", "noop"]
+#: The framework error each kind (but a timeout: botocore's error as ``cause``) reaches
+#: the caller as.
+RAISED_AS: dict[str, type[CqrsError]] = {
+    "throttle": ThrottledError,
+    "server-error": ServiceUnavailableError,
+    "validation": RequestRejectedError,
+    "item-too-large": ItemTooLargeError,
+    "access-denied": AccessDeniedError,
+    "unknown": UnexpectedError,
+}
 
 _tenants = itertools.count(1)
 
@@ -133,14 +158,22 @@ class Stats:
     schedules: int = 0
     publishes: int = 0
     faults_fired: int = 0
+    permanent_fired: int = 0
     retries: Counter[RetryKind] = field(default_factory=Counter)
     kinds: set[tuple[str, str, str]] = field(default_factory=set)
+    raised: Counter[str] = field(default_factory=Counter)  # error class the caller saw
 
     def add(self, outcome: Outcome) -> None:
         self.publishes += 1
         self.faults_fired += len(outcome.fired)
+        self.permanent_fired += sum(1 for f in outcome.fired if f.permanent)
         self.kinds.update((f.operation, f.when, f.kind) for f in outcome.fired)
         self.retries[outcome.retry] += 1
+        error = outcome.error
+        if isinstance(error, CommandNotAppliedError):
+            self.raised[f"CommandNotApplied({type(error.cause).__name__})"] += 1
+        elif error is not None:
+            self.raised[type(error).__name__] += 1
 
 
 # -- publishing --------------------------------------------------------------------------
@@ -184,12 +217,19 @@ def attempt(call: Publish) -> tuple[Command[Any] | None, Exception | None]:
 
 
 def check_typed(error: BaseException | None, fault: Fault) -> None:
-    """The caller sees the fault as the framework's error for it, botocore's as ``cause``."""
-    assert isinstance(error, OperationalError), f"{fault} reached the caller as {error!r}"
-    if fault.kind == "throttle":
-        assert isinstance(error, ThrottledError), repr(error)
-    else:
+    """The caller sees the fault as the framework's error for it, botocore's as ``cause``;
+    retryable exactly when a retry can cure it."""
+    assert isinstance(error, CqrsError), f"{fault} reached the caller as {error!r}"
+    if fault.kind == "timeout":
+        assert isinstance(error, OperationalError), repr(error)
         assert isinstance(error.cause, ReadTimeoutError), repr(error.cause)
+    else:
+        assert isinstance(error, RAISED_AS[fault.kind]), f"{fault} reached the caller as {error!r}"
+    if fault.permanent:
+        assert not error.retryable, repr(error)
+    else:
+        assert isinstance(error, TransientError) and error.retryable, repr(error)
+        assert isinstance(error, OperationalError)  # transient errors still are operational
 
 
 def stored_request_id(app: Cqrs, log: EntityLog, version: int) -> str | None:
@@ -219,6 +259,8 @@ def run_step(app: Cqrs, logs: list[EntityLog], step: Step, n: int) -> Outcome:
         if isinstance(error, CommandNotAppliedError):  # stored; only the projection failed
             assert landed and error.command.version == log.latest + 1, error
             error = error.cause if isinstance(error.cause, Exception) else error
+        elif faults.injected[-1].permanent:  # refused before the write: nothing written
+            assert not landed, f"{faults.injected[-1]} refused the publish, yet it landed"
         check_typed(error, faults.injected[-1])
         outcome.retry = check_retry(call, landed, base, log.latest + 1)
     log.versions.append(want)
@@ -368,19 +410,100 @@ def test_sync_publish_fault_after_commit_leaves_read_model_current(app: Cqrs) ->
     logs = [EntityLog(entity, code, tenant) for entity, code in KEYS]
     outcomes = [run_step(app, logs, step, n) for n, step in enumerate(steps, 1)]
     assert outcomes[-1].landed and outcomes[-1].retry == "conflict"
-    row = orders.data.get(logs[0].pk, logs[0].sk, consistent=True)
+    row = orders.data.get(logs[0].pk, logs[0].sk, consistent=True, context=SYSTEM)
     assert row is not None and row.version == 2  # committed before the reply was lost
     drain_and_check(app, logs)
 
 
+# -- permanent faults on every call of a publish -------------------------------------------------
+
+
+def calls_of(app: Cqrs, steps: list[Step]) -> list[tuple[str, int]]:
+    """The DynamoDB calls (operation, nth) the last of ``steps`` makes, for a fresh tenant."""
+    tenant = f"t{next(_tenants)}"
+    logs = [EntityLog(entity, code, tenant) for entity, code in KEYS]
+    for n, step in enumerate(steps[:-1], 1):
+        run_step(app, logs, step, n)
+    last, log = steps[-1], logs[steps[-1].key]
+    payload, _ = make_input(log, last.op if log.latest else "create", len(steps))
+    with FaultInjector(app.clients.dynamodb) as counted:
+        publisher(app, log, payload, last.sync, len(steps))()
+    return [(op, nth) for op, count in sorted(counted.calls.items()) for nth in range(1, count + 1)]
+
+
+#: (name, steps before, the publish faulted): explicit version, latest (-1), sync or not.
+PUBLISHES: dict[str, tuple[list[Step], Step]] = {
+    "async create": ([], Step(0)),
+    "async patch at -1": ([Step(0)], Step(0, "patch_latest")),
+    "sync update at N": ([Step(0)], Step(0, "update", sync=True)),
+    "sync update at -1 behind the stream": ([Step(0), Step(0)],
+                                            Step(0, "update_latest", sync=True)),
+}  # fmt: skip
+
+
+#: Faulted with every permanent kind: the command write, and a sync projection's data write.
+EVERY_KIND = {("async create", ("PutItem", 1)), ("sync update at N", ("UpdateItem", 1))}
+
+
+@pytest.fixture(scope="module")
+def publish_calls(app: Cqrs) -> list[tuple[str, tuple[str, int]]]:
+    """(publish name, call) for every call each of :data:`PUBLISHES` makes."""
+    return [
+        (name, call)
+        for name, (before, publish) in PUBLISHES.items()
+        for call in calls_of(app, [*before, publish])
+    ]
+
+
+@pytest.mark.parametrize("kind", PERMANENT_KINDS)
+def test_permanent_fault_on_each_call_of_a_publish(
+    app: Cqrs, publish_calls: list[tuple[str, tuple[str, int]]], kind: Kind
+) -> None:
+    """``kind`` before calls of publishes (each call of each publish gets one of the kinds,
+    in turn; the command write and a projection's write get every kind): the caller gets
+    the non-retryable class for it and nothing is written; once the command is stored (a
+    sync projection's call), :class:`CommandNotAppliedError` with that cause, and the
+    stream applies it. The retry (no fault) then stores it, or finds it stored."""
+    faulted = publish_calls
+    assert all(target in faulted for target in EVERY_KIND)
+    turn = PERMANENT_KINDS.index(kind)
+    seen: Counter[str] = Counter()
+    for i, (name, (operation, nth)) in enumerate(faulted):
+        if i % len(PERMANENT_KINDS) != turn and (name, (operation, nth)) not in EVERY_KIND:
+            continue
+        before, publish = PUBLISHES[name]
+        step = dataclasses.replace(publish, faults=(Fault(operation, nth, "before", kind),))
+        last = run_sequence(app, [*before, step])[-1]  # checks type, retry, read model
+        assert last.fired == list(step.faults), f"{name}: {operation}#{nth} not called"
+        assert last.error is not None and not getattr(last.error, "retryable", True)
+        if isinstance(last.error, CommandNotAppliedError):
+            assert publish.sync and last.landed and isinstance(last.error.cause, RAISED_AS[kind])
+            seen["not applied"] += 1
+        else:
+            assert isinstance(last.error, RAISED_AS[kind]) and not last.landed
+            seen["refused"] += 1
+    assert seen["refused"] > 0 and seen["not applied"] > 0, seen
+
+
 # -- generated sequences ---------------------------------------------------------------------
 
-faults = st.builds(
-    Fault,
-    operation=st.sampled_from(OPERATIONS),
-    nth=st.sampled_from((1, 1, 2)),
-    when=st.sampled_from(("before", "after")),
-    kind=st.sampled_from(("throttle", "timeout")),
+
+#: Any kind on any call; a permanent one only before the call (DynamoDB refuses it).
+faults = st.one_of(
+    st.builds(
+        Fault,
+        operation=st.sampled_from(OPERATIONS),
+        nth=st.sampled_from((1, 1, 2)),
+        when=st.sampled_from(("before", "after")),
+        kind=st.sampled_from([k for k in KINDS if k not in PERMANENT_KINDS]),
+    ),
+    st.builds(
+        Fault,
+        operation=st.sampled_from(OPERATIONS),
+        nth=st.sampled_from((1, 1, 2)),
+        when=st.just("before"),
+        kind=st.sampled_from(PERMANENT_KINDS),
+    ),
 )
 schedules = st.lists(faults, min_size=1, max_size=3, unique=True).map(tuple)
 steps = st.builds(
@@ -406,8 +529,10 @@ def test_any_publish_fault_schedule(app: Cqrs, capsys: pytest.CaptureFixture[str
     with capsys.disabled():
         print(
             f"\npublish fault schedules tried: {stats.schedules}, publishes: {stats.publishes}, "
-            f"faults fired: {stats.faults_fired}, distinct (operation, when, kind) fired: "
-            f"{len(stats.kinds)}, retries: {dict(sorted(stats.retries.items()))}"
+            f"faults fired: {stats.faults_fired} ({stats.permanent_fired} permanent), "
+            f"distinct (operation, when, kind) fired: {len(stats.kinds)}, "
+            f"retries: {dict(sorted(stats.retries.items()))}, "
+            f"raised: {dict(sorted(stats.raised.items()))}"
         )
     assert stats.schedules >= min(EXAMPLES, 20)
-    assert stats.faults_fired > 0
+    assert stats.faults_fired > 0 and stats.permanent_fired > 0
