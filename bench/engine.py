@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cqrs import Cqrs, InvokeContext
-    from cqrs.models import CommandInput
+    from cqrs.core.inputs import CommandInput
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES = REPO / "tables"
@@ -60,7 +60,7 @@ def embedded_engine() -> Iterator[None]:
 def new_app(tag: str) -> Cqrs:
     """A migrated app on the active engine, with fresh tables (prefix ``b-<tag>-<random>-``)."""
     from cqrs import Cqrs, Settings
-    from cqrs.clients import make_clients
+    from cqrs.store.clients import make_clients
 
     settings = Settings(
         endpoint_url=None,

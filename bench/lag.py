@@ -17,7 +17,7 @@ from typing import Any
 
 from cqrs import Cqrs
 from cqrs.store.streams import StreamsGateway
-from cqrs.stream_reader import StreamFollower
+from cqrs.sync.follower import StreamFollower
 
 from .engine import REGION, drop_app, new_app, percentile, publish, tenant
 from .report import Section

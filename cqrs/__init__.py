@@ -14,72 +14,72 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Cqrs": "app",
     "Entity": "app",
-    "CommandInput": "models",
-    "CommandPartialInput": "models",
-    "Command": "models",
-    "DataRecord": "models",
-    "HistoryRecord": "models",
-    "InvokeContext": "models",
-    "Page": "models",
-    "Settings": "settings",
-    "DataSyncHandler": "projection",
-    "EntitySpec": "entity",
-    "CqrsError": "errors",
-    "InterfaceError": "errors",
-    "InvalidKeyError": "errors",
-    "InvalidAttributesError": "errors",
-    "InvalidEventError": "errors",
-    "ItemTooLargeError": "errors",
-    "IntegrityError": "errors",
-    "VersionConflictError": "errors",
-    "TenantMismatchError": "errors",
-    "NotFoundError": "errors",
-    "OperationalError": "errors",
-    "TableNotFoundError": "errors",
-    "CommandNotAppliedError": "errors",
-    "SyncTimeoutError": "errors",
-    "EntityStuckEvent": "notifications",
-    "SyncFailure": "sync_failures",
-    "SyncFailures": "sync_failures",
-    "ThrottledError": "errors",
-    "ProgrammingError": "errors",
-    "UnknownEntityError": "errors",
-    "ConfigurationError": "errors",
-    "SequenceService": "sequences",
-    "RotateBy": "sequences",
-    "SequenceNumber": "sequences",
-    "SequenceBlock": "sequences",
-    "InvalidSequenceFormatError": "sequences",
-    "EventBus": "event_bus",
-    "Event": "events",
-    "parse_event": "events",
-    "CommandStatusEvent": "notifications",
-    "Notifier": "notifications",
-    "Task": "tasks",
-    "TaskStatus": "tasks",
-    "TaskService": "tasks",
-    "PermanentTaskError": "tasks",
-    "InvalidValueError": "errors",
-    "InvalidNumberError": "errors",
-    "ConditionFailedError": "errors",
-    "TransientError": "errors",
-    "ServiceUnavailableError": "errors",
-    "TransactionConflictError": "errors",
-    "NetworkError": "errors",
-    "ConcurrentUpdateError": "errors",
-    "PermanentError": "errors",
-    "AccessDeniedError": "errors",
-    "RequestRejectedError": "errors",
-    "ItemCollectionFullError": "errors",
-    "MissingCommandError": "errors",
-    "UnexpectedError": "errors",
-    "MissingContextError": "errors",
-    "SYSTEM": "models",
-    "SystemScope": "models",
-    "Scope": "models",
-    "is_retryable": "errors",
-    "VERSION_FIRST": "keys",
-    "VERSION_LATEST": "keys",
+    "CommandInput": "core.inputs",
+    "CommandPartialInput": "core.inputs",
+    "Command": "core.records",
+    "DataRecord": "core.records",
+    "HistoryRecord": "core.records",
+    "InvokeContext": "core.context",
+    "Page": "core.records",
+    "Settings": "core.settings",
+    "DataSyncHandler": "sync.projection",
+    "EntitySpec": "core.spec",
+    "CqrsError": "core.errors",
+    "InterfaceError": "core.errors",
+    "InvalidKeyError": "core.errors",
+    "InvalidAttributesError": "core.errors",
+    "InvalidEventError": "core.errors",
+    "ItemTooLargeError": "core.errors",
+    "IntegrityError": "core.errors",
+    "VersionConflictError": "core.errors",
+    "TenantMismatchError": "core.errors",
+    "NotFoundError": "core.errors",
+    "OperationalError": "core.errors",
+    "TableNotFoundError": "core.errors",
+    "CommandNotAppliedError": "core.errors",
+    "SyncTimeoutError": "core.errors",
+    "EntityStuckEvent": "events.notifications",
+    "SyncFailure": "sync.failures",
+    "SyncFailures": "sync.failures",
+    "ThrottledError": "core.errors",
+    "ProgrammingError": "core.errors",
+    "UnknownEntityError": "core.errors",
+    "ConfigurationError": "core.errors",
+    "SequenceService": "system.sequences",
+    "RotateBy": "system.sequences",
+    "SequenceNumber": "system.sequences",
+    "SequenceBlock": "system.sequences",
+    "InvalidSequenceFormatError": "system.sequences",
+    "EventBus": "events.bus",
+    "Event": "events.types",
+    "parse_event": "events.types",
+    "CommandStatusEvent": "events.notifications",
+    "Notifier": "events.notifications",
+    "Task": "system.tasks",
+    "TaskStatus": "system.tasks",
+    "TaskService": "system.tasks",
+    "PermanentTaskError": "system.tasks",
+    "InvalidValueError": "core.errors",
+    "InvalidNumberError": "core.errors",
+    "ConditionFailedError": "core.errors",
+    "TransientError": "core.errors",
+    "ServiceUnavailableError": "core.errors",
+    "TransactionConflictError": "core.errors",
+    "NetworkError": "core.errors",
+    "ConcurrentUpdateError": "core.errors",
+    "PermanentError": "core.errors",
+    "AccessDeniedError": "core.errors",
+    "RequestRejectedError": "core.errors",
+    "ItemCollectionFullError": "core.errors",
+    "MissingCommandError": "core.errors",
+    "UnexpectedError": "core.errors",
+    "MissingContextError": "core.errors",
+    "SYSTEM": "core.context",
+    "SystemScope": "core.context",
+    "Scope": "core.context",
+    "is_retryable": "core.errors",
+    "VERSION_FIRST": "core.keys",
+    "VERSION_LATEST": "core.keys",
 }
 
 __all__ = [
@@ -155,8 +155,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .app import Cqrs, Entity
-    from .entity import EntitySpec
-    from .errors import (
+    from .core.context import SYSTEM, InvokeContext, Scope, SystemScope
+    from .core.errors import (
         AccessDeniedError,
         CommandNotAppliedError,
         ConcurrentUpdateError,
@@ -192,33 +192,24 @@ if TYPE_CHECKING:
         VersionConflictError,
         is_retryable,
     )
-    from .event_bus import EventBus
-    from .events import Event, parse_event
-    from .keys import VERSION_FIRST, VERSION_LATEST
-    from .models import (
-        SYSTEM,
-        Command,
-        CommandInput,
-        CommandPartialInput,
-        DataRecord,
-        HistoryRecord,
-        InvokeContext,
-        Page,
-        Scope,
-        SystemScope,
-    )
-    from .notifications import CommandStatusEvent, EntityStuckEvent, Notifier
-    from .projection import DataSyncHandler
-    from .sequences import (
+    from .core.inputs import CommandInput, CommandPartialInput
+    from .core.keys import VERSION_FIRST, VERSION_LATEST
+    from .core.records import Command, DataRecord, HistoryRecord, Page
+    from .core.settings import Settings
+    from .core.spec import EntitySpec
+    from .events.bus import EventBus
+    from .events.notifications import CommandStatusEvent, EntityStuckEvent, Notifier
+    from .events.types import Event, parse_event
+    from .sync.failures import SyncFailure, SyncFailures
+    from .sync.projection import DataSyncHandler
+    from .system.sequences import (
         InvalidSequenceFormatError,
         RotateBy,
         SequenceBlock,
         SequenceNumber,
         SequenceService,
     )
-    from .settings import Settings
-    from .sync_failures import SyncFailure, SyncFailures
-    from .tasks import PermanentTaskError, Task, TaskService, TaskStatus
+    from .system.tasks import PermanentTaskError, Task, TaskService, TaskStatus
 
 
 def __getattr__(name: str) -> Any:

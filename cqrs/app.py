@@ -11,7 +11,7 @@ orders.data.get(pk, sk)
 
 Services are wired with ``injector``: user handler classes (``DataSyncHandler``
 implementations) are built by the app's injector, so their ``__init__`` can
-ask for :class:`Cqrs`, :class:`~cqrs.clients.Clients`, :class:`Settings` or
+ask for :class:`Cqrs`, :class:`~cqrs.store.clients.Clients`, :class:`Settings` or
 anything bound in extra modules passed to :class:`Cqrs`.
 """
 
@@ -25,26 +25,27 @@ from typing import TYPE_CHECKING, Any, Generic
 import injector
 from pydantic import BaseModel
 
-from .clients import Clients, make_clients
-from .commands import CommandService
-from .entity import EntitySpec
-from .migrate import TableChange, migrate_tables
-from .models import AttrT
-from .projection import CommandStatus, Projector
-from .reads import DataService, HistoryService
-from .rebuild import RebuildReport, rebuild
-from .schema import EntityTables, Schema
-from .settings import Settings
-from .stream_reader import CheckpointStore, MemoryCheckpoints, PollReport, StreamFollower
-from .synchronizer import BatchReport, Synchronizer
+from .core.records import AttrT
+from .core.settings import Settings
+from .core.spec import EntitySpec
+from .read.data import DataService
+from .read.history import HistoryService
+from .schema.definitions import EntityTables, Schema
+from .schema.provision import TableChange, migrate_tables
+from .store.clients import Clients, make_clients
+from .sync.follower import CheckpointStore, MemoryCheckpoints, PollReport, StreamFollower
+from .sync.projection import CommandStatus, Projector
+from .sync.rebuild import RebuildReport, rebuild
+from .sync.synchronizer import BatchReport, Synchronizer
+from .write.commands import CommandService
 
 if TYPE_CHECKING:
-    from .event_bus import EventBus
-    from .notifications import Notifier
-    from .sequences import SequenceService
-    from .stream_records import StreamRecord
-    from .sync_failures import SyncFailures
-    from .tasks import TaskService
+    from .events.bus import EventBus
+    from .events.notifications import Notifier
+    from .store.stream_records import StreamRecord
+    from .sync.failures import SyncFailures
+    from .system.sequences import SequenceService
+    from .system.tasks import TaskService
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,8 @@ class Cqrs:
         binder.bind(Clients, to=self.clients)
         binder.bind(Schema, to=self.schema)
         # Handlers asking for the bus or notifier get the app's own (built on first use).
-        from .event_bus import EventBus
-        from .notifications import Notifier
+        from .events.bus import EventBus
+        from .events.notifications import Notifier
 
         binder.bind(EventBus, to=injector.CallableProvider(lambda: self.events))
         binder.bind(Notifier, to=injector.CallableProvider(lambda: self.notifier))
@@ -115,7 +116,7 @@ class Cqrs:
     @cached_property
     def sequences(self) -> SequenceService:
         """Atomic, formatted, rotating ID counters per tenant (``<prefix>sequences``)."""
-        from .sequences import SequenceService
+        from .system.sequences import SequenceService
 
         return SequenceService(
             self.clients.store,
@@ -151,7 +152,7 @@ class Cqrs:
         """
         self.schema.entity_tables(name)  # unknown entity → UnknownEntityError
         if name in self._entities:
-            from .errors import ProgrammingError
+            from .core.errors import ProgrammingError
 
             raise ProgrammingError(f"entity {name!r} was already used; register it first")
         self._specs[name] = EntitySpec(name, attributes, tuple(handlers))
@@ -189,7 +190,7 @@ class Cqrs:
         dry_run: bool = False,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> RebuildReport:
-        """Recompute ``entity``'s data and history from its commands (see :mod:`cqrs.rebuild`)."""
+        """Recompute ``entity``'s data and history from its commands (:mod:`cqrs.sync.rebuild`)."""
         return rebuild(
             self.clients.store,
             self.schema.entity_tables(entity),
@@ -200,12 +201,12 @@ class Cqrs:
 
     @cached_property
     def tasks(self) -> TaskService:
-        """The :class:`~cqrs.tasks.TaskService` of the ``tasks`` table.
+        """The :class:`~cqrs.system.tasks.TaskService` of the ``tasks`` table.
 
         First use registers it as the consumer of the tasks stream, so handlers
         (``@app.tasks.handler(...)``) must be registered where the app is built.
         """
-        from .tasks import TaskService
+        from .system.tasks import TaskService
 
         table = self.schema.system_table("tasks")
         service = TaskService(self.clients.store, table, build=self.injector.get)
@@ -214,8 +215,8 @@ class Cqrs:
 
     @cached_property
     def sync_failures(self) -> SyncFailures:
-        """Entities whose sync keeps failing: list, redrive (:mod:`cqrs.sync_failures`)."""
-        from .sync_failures import TABLE, SyncFailures
+        """Entities whose sync keeps failing: list, redrive (:mod:`cqrs.sync.failures`)."""
+        from .sync.failures import TABLE, SyncFailures
 
         return SyncFailures(
             self.clients.store,
@@ -231,7 +232,7 @@ class Cqrs:
         """Publish ``command-status`` for what a projection applied or failed, if anyone listens."""
         if not statuses or not self.notifier.enabled:
             return
-        from .notifications import CommandStatusEvent
+        from .events.notifications import CommandStatusEvent
 
         self.notifier.command_statuses(
             CommandStatusEvent(
@@ -254,14 +255,14 @@ class Cqrs:
     @cached_property
     def events(self) -> EventBus:
         """The app's event bus; subscribed handler classes are built by the app's injector."""
-        from .event_bus import EventBus
+        from .events.bus import EventBus
 
         return EventBus(self.injector)
 
     @cached_property
     def notifier(self) -> Notifier:
         """Command status notifications on :attr:`events` and, if configured, SNS."""
-        from .notifications import Notifier
+        from .events.notifications import Notifier
 
         return Notifier(self.events, self.settings, topic_arn=self.settings.sns_topic_arn)
 
@@ -313,13 +314,13 @@ def load_app(spec: str, *, source: str = "CQRS_APP") -> Cqrs:
     """Import ``module:attribute`` (a :class:`Cqrs` or a zero-argument factory returning one).
 
     A bad spec, a module that cannot be imported or an attribute that is missing is a
-    one-line :class:`~cqrs.errors.ConfigurationError` naming ``source`` (where the spec
+    one-line :class:`~cqrs.core.errors.ConfigurationError` naming ``source`` (where the spec
     came from: ``CQRS_APP``, ``--app``). The module must be importable as is: this
     function leaves ``sys.path`` alone.
     """
     import importlib
 
-    from .errors import ConfigurationError
+    from .core.errors import ConfigurationError
 
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:

@@ -20,7 +20,7 @@ from cqrs import (
     InvokeContext,
     VersionConflictError,
 )
-from cqrs.models import Command
+from cqrs.core.records import Command
 
 TABLES = Path(__file__).resolve().parent.parent / "tables"
 

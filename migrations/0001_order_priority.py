@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cqrs import CommandPartialInput, VersionConflictError
-from cqrs.data_migrations import MigrationContext
-from cqrs.keys import tenant_of
+from cqrs.core.keys import tenant_of
+from cqrs.system.data_migrations import MigrationContext
 
 ENTITY = "order"
 DEFAULT_PRIORITY = "normal"

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 import cqrs
-from cqrs import clients
 from cqrs.cli import load_user_app, main, one_line
-from cqrs.errors import ConfigurationError
+from cqrs.core.errors import ConfigurationError
+from cqrs.store import clients
 
 FIXTURE_TABLES = Path(__file__).parent / "fixtures" / "tables"
 UNREACHABLE = "http://127.0.0.1:9"  # discard port: connection refused at once

@@ -32,13 +32,13 @@ from typing import Any
 import pytest
 
 from cqrs import Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.clients import Clients, make_clients
-from cqrs.faults import DeliveryPlan, deliver
-from cqrs.keys import add_version, remove_version
-from cqrs.notifications import CommandStatusEvent
-from cqrs.rebuild import expected_read_model
+from cqrs.core.keys import add_version, remove_version
+from cqrs.events.notifications import CommandStatusEvent
+from cqrs.store.clients import Clients, make_clients
 from cqrs.store.codec import Item
+from cqrs.sync.rebuild import expected_read_model
 from cqrs.testing import clear_table, make_test_app, stream_records, table_items
+from cqrs.testing.faults import DeliveryPlan, deliver
 
 TABLES = Path(__file__).parent / "fixtures" / "tables"
 ENTITIES = ("order", "cat")

@@ -15,7 +15,12 @@ from moto import mock_aws
 
 from cqrs import SYSTEM, CommandInput, CommandPartialInput, ConfigurationError, Cqrs, InvokeContext
 from cqrs.cli import main
-from cqrs.data_migrations import (
+from cqrs.core.errors import AccessDeniedError, TableNotFoundError
+from cqrs.core.settings import Settings
+from cqrs.progress import ProgressPrinter, progress
+from cqrs.store.codec import from_wire_item as deserialize
+from cqrs.store.codec import to_wire_item as serialize
+from cqrs.system.data_migrations import (
     MIGRATION_PK,
     MigrationConflictError,
     MigrationContext,
@@ -25,11 +30,6 @@ from cqrs.data_migrations import (
     discover,
     run_migrations,
 )
-from cqrs.errors import AccessDeniedError, TableNotFoundError
-from cqrs.progress import ProgressPrinter, progress
-from cqrs.settings import Settings
-from cqrs.store.codec import from_wire_item as deserialize
-from cqrs.store.codec import to_wire_item as serialize
 from cqrs.testing import REGION
 
 REPO = Path(__file__).resolve().parent.parent

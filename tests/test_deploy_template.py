@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cqrs.core.errors import ConfigurationError
 from cqrs.deploy.cli import register
 from cqrs.deploy.template import (
     TemplateFormat,
@@ -18,7 +19,6 @@ from cqrs.deploy.template import (
     render_template,
     table_logical_id,
 )
-from cqrs.errors import ConfigurationError
 from cqrs.schema import Schema, TableDefinition
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from cqrs import SYSTEM, CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.devtools import (
+from cqrs.cli.devtools import (
     Change,
     _env_app_factory,
     diff_versions,
@@ -27,8 +27,8 @@ from cqrs.devtools import (
     render_table,
     run_dev,
 )
-from cqrs.errors import ConfigurationError
-from cqrs.settings import Settings
+from cqrs.core.errors import ConfigurationError
+from cqrs.core.settings import Settings
 from cqrs.testing import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_dev_refuses_a_port_in_use(cqrs_tables_dir: Path) -> None:
 
 def test_dev_command_stops_cleanly_on_sigint(cqrs_tables_dir: Path) -> None:
     script = (
-        "import sys; from cqrs.devtools import register; import argparse\n"
+        "import sys; from cqrs.cli.devtools import register; import argparse\n"
         "p = argparse.ArgumentParser(); register(p.add_subparsers())\n"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
     )

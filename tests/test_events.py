@@ -11,8 +11,7 @@ import injector
 import pytest
 
 from cqrs import CommandInput, Cqrs, InvokeContext
-from cqrs.errors import InvalidEventError, ProgrammingError
-from cqrs.event_bus import EventBus
+from cqrs.core.errors import InvalidEventError, ProgrammingError
 from cqrs.events import (
     DynamoDBRecord,
     DynamoDBStreamEvent,
@@ -24,6 +23,7 @@ from cqrs.events import (
     SQSMessage,
     parse_event,
 )
+from cqrs.events.bus import EventBus
 from cqrs.testing import stream_records
 
 QUEUE_ARN = "arn:aws:sqs:ap-northeast-1:123456789012:orders"

@@ -24,13 +24,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cqrs import Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.clients import make_clients
-from cqrs.faults import DeliveryPlan, Fault, FaultInjector, deliver, fault_search, make_error
-from cqrs.keys import remove_version, version_of
-from cqrs.rebuild import expected_read_model
+from cqrs.core.keys import remove_version, version_of
+from cqrs.store.clients import make_clients
 from cqrs.store.codec import from_wire_item as deserialize
 from cqrs.store.codec import to_wire_item as serialize
+from cqrs.sync.rebuild import expected_read_model
 from cqrs.testing import clear_table, stream_records, table_items
+from cqrs.testing.faults import (
+    DeliveryPlan,
+    Fault,
+    FaultInjector,
+    deliver,
+    fault_search,
+    make_error,
+)
 
 OPERATIONS = ("UpdateItem", "BatchWriteItem", "BatchGetItem", "GetItem")
 ENTITIES = ("order", "cat")

@@ -9,7 +9,7 @@ JSON, an unknown event, no sequence number, not a mapping) are slipped into the
 batches. What must hold:
 
 - a permanent error fails only the entity it hit and counts as one of its attempts
-  (:func:`cqrs.sync_failures.counts_as_attempt`); after ``sync_max_attempts`` the
+  (:func:`cqrs.sync.failures.counts_as_attempt`); after ``sync_max_attempts`` the
   entity is stuck and its records are acknowledged, so delivery always completes;
   a transient error never counts;
 - after delivery, redriving whatever became stuck (the cause gone) makes data and
@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 from test_faults import ENTITIES, World, check_recovered, handler_faults, make_world, plans
 
 from cqrs import Cqrs
-from cqrs.errors import (
+from cqrs.core.errors import (
     AccessDeniedError,
     ItemTooLargeError,
     RequestRejectedError,
@@ -53,7 +53,11 @@ from cqrs.errors import (
     UnexpectedError,
     is_retryable,
 )
-from cqrs.faults import (
+from cqrs.core.keys import remove_version
+from cqrs.store.classify import classify
+from cqrs.sync.rebuild import expected_read_model
+from cqrs.testing import table_items
+from cqrs.testing.faults import (
     CORRUPTIONS,
     KINDS,
     PERMANENT_KINDS,
@@ -71,10 +75,6 @@ from cqrs.faults import (
     make_error,
     sequence_number,
 )
-from cqrs.keys import remove_version
-from cqrs.rebuild import expected_read_model
-from cqrs.store.classify import classify
-from cqrs.testing import table_items
 
 #: Low, so generated schedules make entities stuck (and redrive them) often.
 MAX_ATTEMPTS = 3
@@ -413,9 +413,9 @@ def test_a_repeated_permanent_error_makes_the_entity_stuck_then_redrive_complete
 def test_a_stuck_entity_is_alarmed_once_while_its_later_versions_wait(app: Cqrs) -> None:
     """Later versions of a stuck entity each retry it once and wait behind the failed
     version: it stays stuck at version 1, its attempts are not reset, no second alarm
-    (as the docs of :mod:`cqrs.sync_failures` say), with or without handlers: the failed
+    (as the docs of :mod:`cqrs.sync.failures` say), with or without handlers: the failed
     version is the data version + 1, read when the projector only guessed it."""
-    from cqrs.notifications import EntityStuckEvent
+    from cqrs.events.notifications import EntityStuckEvent
 
     w = make_world(app)
     alarms: list[EntityStuckEvent] = []

@@ -6,16 +6,16 @@ app's DynamoDB calls (GetItem, BatchGetItem, PutItem, BatchWriteItem, UpdateItem
 on a schedule: *before* the call reaches the engine (nothing happened) or *after* it
 took effect (the response was lost). What the framework does, pinned here:
 
-- The caller always gets a typed error: :class:`~cqrs.errors.ThrottledError` for a
-  throttle, :class:`~cqrs.errors.ServiceUnavailableError` for a server error (500), an
-  :class:`~cqrs.errors.OperationalError` (``cause``: botocore's ``ReadTimeoutError``) for
-  a timeout, all three :class:`~cqrs.errors.TransientError` (``retryable``). Errors no
+- The caller always gets a typed error: :class:`~cqrs.core.errors.ThrottledError` for a
+  throttle, :class:`~cqrs.core.errors.ServiceUnavailableError` for a server error (500), an
+  :class:`~cqrs.core.errors.OperationalError` (``cause``: botocore's ``ReadTimeoutError``) for
+  a timeout, all three :class:`~cqrs.core.errors.TransientError` (``retryable``). Errors no
   retry cures come as non-retryable classes, with nothing written:
-  :class:`~cqrs.errors.RequestRejectedError` (``ValidationException``),
-  :class:`~cqrs.errors.ItemTooLargeError`, :class:`~cqrs.errors.AccessDeniedError`,
-  :class:`~cqrs.errors.UnexpectedError` (a code nobody lists). A fault in
+  :class:`~cqrs.core.errors.RequestRejectedError` (``ValidationException``),
+  :class:`~cqrs.core.errors.ItemTooLargeError`, :class:`~cqrs.core.errors.AccessDeniedError`,
+  :class:`~cqrs.core.errors.UnexpectedError` (a code nobody lists). A fault in
   ``publish_sync``'s projection comes after the command landed, and says so:
-  :class:`~cqrs.errors.CommandNotAppliedError` carries the stored command, the fault as
+  :class:`~cqrs.core.errors.CommandNotAppliedError` carries the stored command, the fault as
   ``cause`` (and the stream applies the command later). A lost ``PutItem`` response
   cannot say whether the command was stored.
 - Retrying with the same input is therefore safe, and tells the caller which it was.
@@ -50,7 +50,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cqrs import SYSTEM, Command, CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.errors import (
+from cqrs.core.errors import (
     AccessDeniedError,
     CommandNotAppliedError,
     CqrsError,
@@ -63,12 +63,20 @@ from cqrs.errors import (
     UnexpectedError,
     VersionConflictError,
 )
-from cqrs.faults import KINDS, PERMANENT_KINDS, Fault, FaultInjector, Kind, When, fault_search
-from cqrs.keys import add_version, remove_version, version_of
-from cqrs.rebuild import expected_read_model
+from cqrs.core.keys import add_version, remove_version, version_of
 from cqrs.store.codec import Item
 from cqrs.store.codec import from_wire_item as deserialize
+from cqrs.sync.rebuild import expected_read_model
 from cqrs.testing import migrated_app, table_items
+from cqrs.testing.faults import (
+    KINDS,
+    PERMANENT_KINDS,
+    Fault,
+    FaultInjector,
+    Kind,
+    When,
+    fault_search,
+)
 
 TABLES = Path(__file__).parent / "fixtures" / "tables"
 OPERATIONS = ("GetItem", "BatchGetItem", "PutItem", "BatchWriteItem", "UpdateItem")

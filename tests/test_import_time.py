@@ -21,7 +21,7 @@ HANDLER_FORBIDDEN = (
     "pytest",
     "cqrs.cli",
     "cqrs.testing",
-    "cqrs.devtools",
+    "cqrs.cli.devtools",
     "cqrs.deploy",
     "flask",
     "werkzeug",

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import cqrs
 from cqrs import SYSTEM, CommandInput, CommandPartialInput, InvalidKeyError, InvokeContext
-from cqrs.keys import (
+from cqrs.core.keys import (
     KEY_SEPARATOR,
     VERSION_SEPARATOR,
     add_version,

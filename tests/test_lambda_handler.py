@@ -23,7 +23,7 @@ from cqrs import (
 from cqrs.aws import get_app, handler, set_app
 from cqrs.store.codec import to_wire_item as serialize
 from cqrs.store.streams import StreamsGateway
-from cqrs.stream_reader import StreamFollower
+from cqrs.sync.follower import StreamFollower
 from cqrs.testing import REGION, stream_records
 
 TABLES = Path(__file__).parent / "fixtures" / "tables"

@@ -13,9 +13,9 @@ from moto import mock_aws
 
 from cqrs import ConfigurationError, Cqrs, Settings, UnknownEntityError
 from cqrs.cli import main
-from cqrs.errors import AccessDeniedError, ThrottledError, is_retryable
-from cqrs.migrate import migrate_tables
+from cqrs.core.errors import AccessDeniedError, ThrottledError, is_retryable
 from cqrs.schema import Schema
+from cqrs.schema.provision import migrate_tables
 from cqrs.store import TableAdmin
 from cqrs.testing import REGION
 

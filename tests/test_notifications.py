@@ -12,10 +12,10 @@ import injector
 import pytest
 
 from cqrs import Cqrs
-from cqrs.errors import CommandNotAppliedError, OperationalError
-from cqrs.event_bus import EventBus
+from cqrs.core.errors import CommandNotAppliedError, OperationalError
 from cqrs.events import Event
-from cqrs.notifications import TOPIC_ENV, CommandStatusEvent, Notifier
+from cqrs.events.bus import EventBus
+from cqrs.events.notifications import TOPIC_ENV, CommandStatusEvent, Notifier
 from cqrs.testing import REGION, counting, external_engine
 
 needs_moto = pytest.mark.skipif(
@@ -145,7 +145,7 @@ def test_handler_errors_are_logged_unless_asked_to_raise(
     def broken(event: CommandStatusEvent) -> None:
         raise RuntimeError("handler down")
 
-    with caplog.at_level(logging.ERROR, "cqrs.notifications"):
+    with caplog.at_level(logging.ERROR, "cqrs.events.notifications"):
         assert Notifier(bus).command_status("P#t", "S@1", "t", "applied") is not None
     assert "command-status handler failed" in caplog.text
     with pytest.raises(RuntimeError, match="handler down"):
@@ -232,7 +232,7 @@ def test_sns_failures(cqrs_app: Cqrs, caplog: pytest.LogCaptureFixture) -> None:
         Notifier(topic_arn=missing, sns=sns, raise_errors=True).command_status(
             "P#t", "S@1", "t", "applied"
         )
-    with caplog.at_level(logging.ERROR, "cqrs.notifications"):
+    with caplog.at_level(logging.ERROR, "cqrs.events.notifications"):
         Notifier(topic_arn=missing, sns=sns).command_status("P#t", "S@1", "t", "applied")
     assert "SNS publish to" in caplog.text
 

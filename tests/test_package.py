@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cqrs.core.errors import ConfigurationError
 from cqrs.deploy import package as package_module
 from cqrs.deploy.cli import register
 from cqrs.deploy.package import (
@@ -24,7 +25,6 @@ from cqrs.deploy.package import (
     pip_install_command,
     pip_wheel_command,
 )
-from cqrs.errors import ConfigurationError
 
 REPO = Path(__file__).resolve().parents[1]
 PROVIDED = ("boto3/", "botocore/", "s3transfer/", "jmespath/", "urllib3/", "dateutil/", "six.py")
@@ -88,7 +88,7 @@ def test_zip_holds_cqrs_its_templates_and_the_tables(tmp_path: Path) -> None:
     names = _names(out)
     for required in (
         "cqrs/__init__.py",
-        "cqrs/schema.py",
+        "cqrs/schema/definitions.py",
         "cqrs/deploy/template.py",
         "cqrs/_tables/templates/entity/command.json",
         "cqrs/_tables/templates/system/tasks.json",

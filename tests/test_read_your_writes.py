@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from cqrs import SYSTEM, CommandInput, CommandPartialInput, InterfaceError, InvokeContext
-from cqrs.errors import SyncTimeoutError
+from cqrs.core.errors import SyncTimeoutError
 from cqrs.testing import RequestCounter
 
 pytestmark = pytest.mark.engine

@@ -1,4 +1,4 @@
-"""Sequences: atomic, formatted, rotating counters (cqrs.sequences) against moto."""
+"""Sequences: atomic, formatted, rotating counters (cqrs.system.sequences) against moto."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from cqrs.errors import (
+from cqrs.core.context import SYSTEM, InvokeContext
+from cqrs.core.errors import (
     ConfigurationError,
     InterfaceError,
     InvalidKeyError,
@@ -27,10 +28,10 @@ from cqrs.errors import (
     TableNotFoundError,
     TenantMismatchError,
 )
-from cqrs.migrate import migrate_tables
-from cqrs.models import SYSTEM, InvokeContext
 from cqrs.schema import Schema
-from cqrs.sequences import (
+from cqrs.schema.provision import migrate_tables
+from cqrs.store import Store, TableAdmin
+from cqrs.system.sequences import (
     MAX_RESERVE,
     InvalidSequenceFormatError,
     RotateBy,
@@ -39,7 +40,6 @@ from cqrs.sequences import (
     SequenceNumber,
     SequenceService,
 )
-from cqrs.store import Store, TableAdmin
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -20,7 +20,7 @@ from botocore.exceptions import (
 )
 
 from cqrs import Cqrs
-from cqrs.errors import (
+from cqrs.core.errors import (
     AccessDeniedError,
     ConditionFailedError,
     ConfigurationError,

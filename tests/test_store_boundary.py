@@ -18,7 +18,7 @@ import boto3
 from botocore import xform_name
 
 from cqrs import SYSTEM, CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.data_migrations import run_migrations
+from cqrs.system.data_migrations import run_migrations
 
 PACKAGE = Path(__import__("cqrs").__file__).parent
 STORE = PACKAGE / "store"

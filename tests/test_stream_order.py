@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from cqrs import SYSTEM, Command, CommandInput, Cqrs, InvokeContext
-from cqrs.errors import ThrottledError
-from cqrs.keys import remove_version
+from cqrs.core.errors import ThrottledError
+from cqrs.core.keys import remove_version
 from cqrs.store.codec import from_wire_item as deserialize
 from cqrs.store.codec import to_wire_item as serialize
-from cqrs.stream_reader import MemoryCheckpoints, StreamFollower
+from cqrs.sync.follower import MemoryCheckpoints, StreamFollower
 from cqrs.testing import stream_records
 
 #: (entity, tenant, code) → number of versions published.
@@ -329,7 +329,7 @@ def test_a_shard_that_is_gone_is_skipped_with_a_warning(caplog: pytest.LogCaptur
     streams = FakeStreams({"old": None, "new": None}, {"new": ["7"]}, gone=frozenset({"old"}))
     handler = Handler()
 
-    with caplog.at_level(logging.WARNING, "cqrs.stream_reader"):
+    with caplog.at_level(logging.WARNING, "cqrs.sync.follower"):
         report = follower(streams, handler).poll()
 
     assert handler.batches == [["7"]] and report.records == 1

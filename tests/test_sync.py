@@ -16,11 +16,11 @@ from injector import inject
 from pydantic import BaseModel
 
 from cqrs import SYSTEM, Command, CommandInput, Cqrs, InvokeContext
-from cqrs.items import data_item
-from cqrs.keys import remove_version
+from cqrs.core.items import data_item
+from cqrs.core.keys import remove_version
 from cqrs.store.codec import from_wire_item as deserialize
 from cqrs.store.codec import to_wire_item as serialize
-from cqrs.stream_records import parse_record
+from cqrs.store.stream_records import parse_record
 from cqrs.testing import RequestCounter, stream_records
 
 # -- helpers -------------------------------------------------------------------

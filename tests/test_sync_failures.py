@@ -12,16 +12,16 @@ import pytest
 
 from cqrs import SYSTEM, Command, CommandInput, Cqrs, InvokeContext
 from cqrs.cli import main
-from cqrs.errors import ConfigurationError, ThrottledError, UnknownEntityError
-from cqrs.faults import Fault, FaultInjector
-from cqrs.keys import add_version, remove_version
-from cqrs.notifications import EntityStuckEvent
-from cqrs.projection import EntityOutcome, MissingCommandError
-from cqrs.rebuild import expected_read_model
+from cqrs.core.errors import ConfigurationError, ThrottledError, UnknownEntityError
+from cqrs.core.keys import add_version, remove_version
+from cqrs.events.notifications import EntityStuckEvent
 from cqrs.store.codec import to_wire_item as serialize
-from cqrs.stream_reader import StreamFollower
-from cqrs.sync_failures import SyncFailure, SyncFailures, counts_as_attempt
+from cqrs.sync.failures import SyncFailure, SyncFailures, counts_as_attempt
+from cqrs.sync.follower import StreamFollower
+from cqrs.sync.projection import EntityOutcome, MissingCommandError
+from cqrs.sync.rebuild import expected_read_model
 from cqrs.testing import RequestCounter, stream_records, table_items
+from cqrs.testing.faults import Fault, FaultInjector
 
 MAX_ATTEMPTS = 3
 
@@ -372,7 +372,9 @@ def test_cli_lists_stuck_entities_and_redrive_needs_the_app(
     assert "pass --app" in capsys.readouterr().err
 
     poison.healed = True
-    monkeypatch.setattr("cqrs.cli._app", lambda args: app)  # the service's app, handlers and all
+    monkeypatch.setattr(
+        "cqrs.cli.commands._app", lambda args: app
+    )  # the service's app, handlers and all
     assert main(["redrive", "order", "--app", "shop:app", *common]) == 0
     assert "redriven ORDER#acme / ORDER#1: applied through version 3" in capsys.readouterr().out
     assert main(["stuck", *common]) == 0
@@ -392,7 +394,7 @@ def test_without_the_table_failures_are_retried_as_before(cqrs_app: Cqrs, tmp_pa
     assert "system:sync-failures" in source
     templates = tables / "templates"
     if not templates.is_dir():
-        from cqrs.schema import _BUNDLED_TEMPLATES, _SOURCE_TEMPLATES
+        from cqrs.schema.definitions import _BUNDLED_TEMPLATES, _SOURCE_TEMPLATES
 
         bundled = _BUNDLED_TEMPLATES if _BUNDLED_TEMPLATES.is_dir() else _SOURCE_TEMPLATES
         shutil.copytree(bundled, templates)

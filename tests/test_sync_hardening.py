@@ -16,8 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cqrs import SYSTEM, CommandInput, Cqrs, InvokeContext, ItemTooLargeError
-from cqrs.errors import RequestRejectedError, UnexpectedError
-from cqrs.notifications import EntityStuckEvent, RecordRejectedEvent
+from cqrs.core.errors import RequestRejectedError, UnexpectedError
+from cqrs.events.notifications import EntityStuckEvent, RecordRejectedEvent
 from cqrs.store.codec import item_size, to_wire_item
 from cqrs.testing import stream_records, table_items
 

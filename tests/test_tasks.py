@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 import cqrs.aws
 from cqrs import SYSTEM, Cqrs, InvokeContext, TenantMismatchError
-from cqrs.stream_records import parse_record
-from cqrs.tasks import (
+from cqrs.store.stream_records import parse_record
+from cqrs.system.tasks import (
     InvalidTaskInputError,
     PermanentTaskError,
     Task,
@@ -453,7 +453,7 @@ def test_progress_is_stored_and_kept_across_attempts(cqrs_app, drain, clock):
 
 
 def test_only_a_running_handler_can_report_progress(cqrs_app, clock):
-    from cqrs.errors import ProgrammingError
+    from cqrs.core.errors import ProgrammingError
 
     created = cqrs_app.tasks.create("acme", "job", {}, context=SYSTEM)
     with pytest.raises(ProgrammingError):
@@ -510,7 +510,7 @@ def test_a_handler_class_is_built_by_the_injector(cqrs_app, drain, clock):
 
 
 def test_inputs_are_validated_against_the_input_model_before_any_request(cqrs_app, clock):
-    from cqrs.errors import ProgrammingError
+    from cqrs.core.errors import ProgrammingError
 
     cqrs_app.tasks.register("greet", GreetHandler, input_model=GreetInput)
     with RequestCounter(cqrs_app.clients.dynamodb) as n:
@@ -686,7 +686,7 @@ def test_a_fan_out_cut_short_is_finished_by_the_redelivery(cqrs_app, drain, cloc
 
 
 def test_empty_subtasks_are_refused(cqrs_app, clock):
-    from cqrs.errors import InterfaceError
+    from cqrs.core.errors import InterfaceError
 
     with pytest.raises(InterfaceError):
         cqrs_app.tasks.create("acme", "job", subtasks=[], context=SYSTEM)
@@ -749,7 +749,7 @@ def test_tenant_isolation_before_any_request(cqrs_app, clock):
 
 
 def test_bad_keys_are_refused(cqrs_app):
-    from cqrs.errors import InvalidKeyError
+    from cqrs.core.errors import InvalidKeyError
 
     with pytest.raises(InvalidKeyError):
         cqrs_app.tasks.create("ac#me", "job", {}, context=SYSTEM)

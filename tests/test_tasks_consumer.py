@@ -16,8 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cqrs import SYSTEM, Cqrs
-from cqrs.stream_records import parse_record
-from cqrs.tasks import TaskStatus
+from cqrs.store.stream_records import parse_record
+from cqrs.system.tasks import TaskStatus
 from cqrs.testing import stream_records
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -66,7 +66,7 @@ def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "cqrs.tasks" and r.levelno >= logging.ERROR
+        if r.name == "cqrs.system.tasks" and r.levelno >= logging.ERROR
     ]
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from cqrs import SYSTEM, Cqrs, InvokeContext
-from cqrs.errors import InvalidKeyError, InvalidValueError, MissingContextError
-from cqrs.tasks import InvalidTaskInputError, PermanentTaskError, Task, TaskStatus
+from cqrs.core.errors import InvalidKeyError, InvalidValueError, MissingContextError
+from cqrs.system.tasks import InvalidTaskInputError, PermanentTaskError, Task, TaskStatus
 from cqrs.testing import RequestCounter, table_items
 
 

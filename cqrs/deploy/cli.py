@@ -4,7 +4,7 @@
 ``func``, a callable taking the parsed :class:`argparse.Namespace` and
 returning the exit code (errors: one line on stderr, exit 2 for bad options
 or configuration, 1 for failures, as everywhere in ``cqrs``). Defaults come
-from :class:`~cqrs.settings.Settings` (``CQRS_TABLE_PREFIX``, ``CQRS_TABLES_DIR``)
+from :class:`~cqrs.core.settings.Settings` (``CQRS_TABLE_PREFIX``, ``CQRS_TABLES_DIR``)
 and ``CQRS_APP``, read when the command runs.
 """
 
@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import CqrsError
-from ..schema import Schema
-from ..settings import Settings
+from ..core.errors import CqrsError
+from ..core.settings import Settings
+from ..schema.definitions import Schema
 from .package import DEFAULT_PLATFORM, DEFAULT_PYTHON_VERSION, build_package
 from .template import ARCHITECTURES, HandlerSettings, TemplateFormat, dump_template, render_template
 
@@ -188,6 +188,6 @@ def _template_format(fmt: str | None, out: Path | None) -> TemplateFormat:
 
 def _fail(exc: CqrsError) -> int:
     """One ``cqrs: error:`` line; 2 for bad options or configuration, else 1 (as ``cqrs``)."""
-    from ..cli import report_error
+    from ..cli.commands import report_error
 
     return report_error(exc)

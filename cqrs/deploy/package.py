@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigurationError, OperationalError
+from ..core.errors import ConfigurationError, OperationalError
 
 #: Where the project's ``cqrs.json`` goes inside the zip (``CQRS_TABLES_DIR``).
 PACKAGED_TABLES_DIR = "tables"
@@ -74,9 +74,9 @@ def build_package(
     ``tables_dir`` (holding ``cqrs.json``) is copied to ``tables/`` in the zip,
     where the template's ``CQRS_TABLES_DIR`` points. ``installer`` defaults to
     :func:`pip_installer`, which needs the package registry. Raises
-    :class:`~cqrs.errors.ConfigurationError` if the result lacks cqrs or its
+    :class:`~cqrs.core.errors.ConfigurationError` if the result lacks cqrs or its
     table templates or exceeds Lambda's size limit, and
-    :class:`~cqrs.errors.OperationalError` if pip fails.
+    :class:`~cqrs.core.errors.OperationalError` if pip fails.
     """
     install = installer or pip_installer
     with tempfile.TemporaryDirectory(prefix="cqrs-package-") as tmp:

@@ -1,8 +1,8 @@
 """Render the AWS SAM template that deploys an application's tables and stream handler.
 
-:func:`render_template` turns a :class:`~cqrs.schema.Schema` into a plain dict:
+:func:`render_template` turns a :class:`~cqrs.schema.definitions.Schema` into a plain dict:
 
-- one ``AWS::DynamoDB::Table`` per :class:`~cqrs.schema.TableDefinition`
+- one ``AWS::DynamoDB::Table`` per :class:`~cqrs.schema.definitions.TableDefinition`
   (on-demand, point-in-time recovery, deletion protection, retained on stack
   deletion or replacement);
 - the stream handler function (``cqrs.aws.handler``) with a least-privilege
@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import ConfigurationError
-from ..schema import Schema, TableDefinition
+from ..core.errors import ConfigurationError
+from ..schema.definitions import Schema, TableDefinition
 from .package import PACKAGED_TABLES_DIR
 
 HANDLER = "cqrs.aws.handler"
@@ -127,8 +127,9 @@ def render_template(
     outputs are named after it); the physical name is left to CloudFormation so
     several stages can share an account. ``app`` (``module:attribute``) becomes
     ``CQRS_APP``. ``architecture`` (``x86_64`` or ``arm64``) must match the
-    platform the package was built for. Raises :class:`~cqrs.errors.ConfigurationError` on invalid
-    settings, a schema whose consumed tables have no stream, or entity names
+    platform the package was built for. Raises
+    :class:`~cqrs.core.errors.ConfigurationError` on invalid settings, a schema whose
+    consumed tables have no stream, or entity names
     that map to the same logical ID.
     """
     _check_logical_id(function_name)

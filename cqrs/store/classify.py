@@ -1,7 +1,7 @@
 """botocore errors → the framework's hierarchy, by AWS error code, keeping the cause.
 
 The README's "Errors" table is this module in prose. The rule: an error is
-called retryable (:class:`~cqrs.errors.TransientError`) only when retrying the
+called retryable (:class:`~cqrs.core.errors.TransientError`) only when retrying the
 same request can succeed; everything else, including codes nobody listed, is
 permanent, so a stream never retries forever what no retry can cure.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import (
+from ..core.errors import (
     AccessDeniedError,
     ConditionFailedError,
     ConfigurationError,

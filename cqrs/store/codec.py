@@ -7,12 +7,12 @@ retryable:
 
 - numbers (``int``, ``float``, ``Decimal``) must be finite, have at most 38
   significant digits and a magnitude in 1e-130 .. 9.99…e125
-  (:class:`~cqrs.errors.InvalidNumberError`); trailing zeros are not
+  (:class:`~cqrs.core.errors.InvalidNumberError`); trailing zeros are not
   significant, so ``10**40`` is stored exactly as ``1E+40``;
 - maps need string keys, nesting stops at 32 levels, sets must be non-empty and
   of one kind (strings, numbers or bytes), and only ``None``, ``bool``, ``str``,
   numbers, bytes, mappings, lists/tuples and sets are values
-  (:class:`~cqrs.errors.InvalidValueError`).
+  (:class:`~cqrs.core.errors.InvalidValueError`).
 
 Reading turns numbers into ``int`` when integral, else ``float``: services want
 plain numbers, not ``Decimal``. Top-level ``None`` values are dropped on write
@@ -26,7 +26,7 @@ from collections.abc import Mapping, Set
 from decimal import Decimal
 from typing import Any
 
-from ..errors import InvalidNumberError, InvalidValueError
+from ..core.errors import InvalidNumberError, InvalidValueError
 
 Item = dict[str, Any]
 WireItem = dict[str, Any]

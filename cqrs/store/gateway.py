@@ -5,7 +5,7 @@ Everything above it speaks plain items (``dict`` with camelCase names) and
 gateway guarantees:
 
 - values are checked before any request (:mod:`~cqrs.store.codec`), and an item
-  over 400 KB is refused with :class:`~cqrs.errors.ItemTooLargeError`;
+  over 400 KB is refused with :class:`~cqrs.core.errors.ItemTooLargeError`;
 - a failed condition is a value, not an exception: :class:`Conflict` carries the
   item as it was (when DynamoDB returns it), a cancelled transaction
   :class:`Cancelled` with its reasons by name;
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ItemTooLargeError, TransactionConflictError, TransientError
+from ..core.errors import ItemTooLargeError, TransactionConflictError, TransientError
 from .classify import classify, error_code
 from .codec import MAX_ITEM_BYTES, Item, WireItem, from_wire_item, item_size, to_wire_item
 from .expressions import Condition, Placeholders, Update, projection
@@ -340,7 +340,7 @@ class Store:
     def transact_write(self, operations: Sequence[TxUpdate]) -> Cancelled | None:
         """All ``operations`` or none. A failed condition returns :class:`Cancelled`; a lost
         race (``TransactionConflict``, which botocore does not retry) is retried a few times
-        with backoff, then raised as :class:`~cqrs.errors.TransactionConflictError`."""
+        with backoff, then raised as :class:`~cqrs.core.errors.TransactionConflictError`."""
         items: Any = [{"Update": self._transact_update(op)} for op in operations]
         for attempt in range(_CONFLICT_ATTEMPTS):
             try:

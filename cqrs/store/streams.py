@@ -16,7 +16,7 @@ SHARD_GONE = ("ResourceNotFoundException", "TrimmedDataAccessException")
 
 
 class StreamsGateway:
-    """The stream API calls :class:`~cqrs.stream_reader.StreamFollower` makes."""
+    """The stream API calls :class:`~cqrs.sync.follower.StreamFollower` makes."""
 
     def __init__(self, dynamodb: DynamoDBClient, streams: DynamoDBStreamsClient) -> None:
         self._dynamodb = dynamodb

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TransientError
+from ..core.errors import TransientError
 from .classify import classify, error_code
 
 if TYPE_CHECKING:

@@ -1,0 +1,7 @@
+"""``python -m cqrs.cli``: the ``cqrs`` command."""
+
+import sys
+
+from .commands import main
+
+sys.exit(main())

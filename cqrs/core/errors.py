@@ -1,0 +1,231 @@
+"""The error hierarchy, shaped like PEP 249's, named by what went wrong.
+
+Every error the framework raises derives from :class:`CqrsError`, and every
+class says whether retrying the same call can help (:attr:`CqrsError.retryable`):
+
+- :class:`InterfaceError`: the input was wrong (bad key, value DynamoDB cannot
+  store, item too large). Raised before anything is written; a retry fails the
+  same way.
+- :class:`IntegrityError`: the input was fine but conflicts with stored state
+  (:class:`VersionConflictError`, :class:`TenantMismatchError`). Nothing written;
+  re-read, then decide.
+- :class:`OperationalError`: DynamoDB or the network failed. Two branches:
+
+  - :class:`TransientError` (``retryable = True``): throttling, 5xx, transaction
+    conflicts, timeouts, connection errors. Retrying the same call is safe.
+  - :class:`PermanentError` (``retryable = False``): a missing table, denied
+    access, a request DynamoDB refuses as invalid, a full item collection, or an
+    error nobody classified. Retrying cannot cure it; fix the cause.
+
+- :class:`ProgrammingError`: the framework was used wrongly (unknown entity,
+  bad configuration, a missing context).
+
+``cause`` keeps the original exception (botocore's, a handler's).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .records import Command
+
+
+class CqrsError(Exception):
+    """Base class of every error raised by cqrs. ``cause`` keeps the original exception."""
+
+    #: Whether retrying the same call can succeed.
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether retrying what raised ``exc`` can help (``False`` for anything unclassified)."""
+    return isinstance(exc, CqrsError) and exc.retryable
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+class InterfaceError(CqrsError, ValueError):
+    """Invalid input. Raised before any write."""
+
+
+class InvalidKeyError(InterfaceError):
+    """A pk, sk, tenant code, code or type that breaks the key rules (empty, whitespace only,
+    control characters, ``#``/``@`` misuse, parts that disagree, over DynamoDB's key size)."""
+
+
+class InvalidAttributesError(InterfaceError):
+    """``attributes`` (or another stored value) are invalid: against the entity's declared
+    model, or as a value DynamoDB can store (see :class:`InvalidValueError`)."""
+
+
+class InvalidValueError(InvalidAttributesError):
+    """A value DynamoDB cannot store: an unsupported type, a map key that is not a string,
+    nesting deeper than 32 levels, an empty set or a set of mixed types."""
+
+
+class InvalidNumberError(InvalidValueError):
+    """A number DynamoDB cannot store exactly: NaN, ±infinity, more than 38 significant
+    digits, or a magnitude outside 1e-130 .. 9.99e125."""
+
+
+class InvalidEventError(InterfaceError):
+    """A Lambda or stream event (or one of its records) that does not have the expected shape."""
+
+
+class ItemTooLargeError(InterfaceError):
+    """The item (or an item derived from it: data row, history item) would exceed DynamoDB's
+    400 KB item size limit."""
+
+
+# -- conflicts with stored state ------------------------------------------------------------
+
+
+class IntegrityError(CqrsError):
+    """The input conflicts with the stored state. Nothing was written."""
+
+
+class VersionConflictError(IntegrityError):
+    """Optimistic locking failed: the base version is stale or another writer won.
+
+    ``expected`` is the version the caller based its change on; ``actual`` is the
+    latest version found (``None`` if it could not be determined).
+    """
+
+    def __init__(
+        self,
+        pk: str,
+        sk: str,
+        expected: int,
+        actual: int | None,
+        *,
+        cause: BaseException | None = None,
+    ) -> None:
+        self.pk, self.sk, self.expected, self.actual = pk, sk, expected, actual
+        super().__init__(
+            f"version conflict on {pk} / {sk}: based on version {expected}, "
+            f"latest is {actual if actual is not None else 'unknown'}",
+            cause=cause,
+        )
+
+
+class TenantMismatchError(IntegrityError):
+    """A key belongs to a different tenant than the invoking context."""
+
+    def __init__(self, key_tenant: str, context_tenant: str) -> None:
+        self.key_tenant, self.context_tenant = key_tenant, context_tenant
+        super().__init__(
+            f"key belongs to tenant {key_tenant!r} but the context is tenant {context_tenant!r}"
+        )
+
+
+class NotFoundError(IntegrityError):
+    """The base command a write depends on does not exist."""
+
+
+class ConditionFailedError(IntegrityError):
+    """A conditional write found the item in another state than the condition requires."""
+
+
+# -- DynamoDB and the network -----------------------------------------------------------------
+
+
+class OperationalError(CqrsError):
+    """DynamoDB or the network failed; :attr:`retryable` says whether a retry can help."""
+
+
+class TransientError(OperationalError):
+    """A failure that passes: retrying the same call is safe and may succeed."""
+
+    retryable: ClassVar[bool] = True
+
+
+class ThrottledError(TransientError):
+    """DynamoDB throttled the request after the SDK's own retries (throughput, request limit)."""
+
+
+class ServiceUnavailableError(TransientError):
+    """DynamoDB answered with a server error (HTTP 5xx, InternalServerError)."""
+
+
+class TransactionConflictError(TransientError):
+    """A transaction lost a race with another write to one of its items."""
+
+
+class NetworkError(TransientError):
+    """The request timed out or the connection failed: it may or may not have been applied."""
+
+
+class ConcurrentUpdateError(TransientError):
+    """An item kept changing under concurrent writers; a retry starts from its new state."""
+
+
+class SyncTimeoutError(TransientError):
+    """A command was not applied to the read model within the wait's timeout."""
+
+
+class PermanentError(OperationalError):
+    """A failure that retrying cannot cure: fix the cause first."""
+
+
+class TableNotFoundError(PermanentError):
+    """A table (or index) is missing: run ``cqrs migrate``."""
+
+
+class AccessDeniedError(PermanentError):
+    """The credentials are missing, invalid or not allowed to make the request (IAM)."""
+
+
+class RequestRejectedError(PermanentError):
+    """DynamoDB refused the request as invalid (``ValidationException``, serialization)."""
+
+
+class ItemCollectionFullError(PermanentError):
+    """An item collection (one partition key with a local index) reached 10 GB."""
+
+
+class MissingCommandError(PermanentError):
+    """A version needed to fill a gap is not in the command table (expired by TTL?)."""
+
+
+class UnexpectedError(PermanentError):
+    """An error nobody classified. Not presented as retryable: it counts as a failed attempt."""
+
+
+class CommandNotAppliedError(OperationalError):
+    """``publish_sync`` stored the command, but applying it to the read model failed.
+
+    The command is in the log (``command``) and the synchronizer applies it from the
+    stream, so do not publish it again (the retry would conflict with it). ``cause``
+    says why the projection failed.
+    """
+
+    def __init__(self, message: str, *, command: Command[Any], cause: BaseException) -> None:
+        super().__init__(message, cause=cause)
+        self.command = command
+
+
+# -- misuse -----------------------------------------------------------------------------------
+
+
+class ProgrammingError(CqrsError):
+    """The framework was used wrongly."""
+
+
+class UnknownEntityError(ProgrammingError):
+    """The entity is not listed in ``tables/cqrs.json``."""
+
+
+class ConfigurationError(ProgrammingError):
+    """Configuration is missing or invalid."""
+
+
+class MissingContextError(ProgrammingError):
+    """A tenant-scoped call got no context: pass ``context=InvokeContext(...)`` or ``SYSTEM``."""

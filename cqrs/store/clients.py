@@ -1,0 +1,100 @@
+"""boto3 clients for DynamoDB and DynamoDB Streams (and SNS), built from settings.
+
+Clients are injectable: pass your own (with your retry config, credentials or
+instrumentation) or let :func:`make_clients` build them. With
+``CQRS_ENDPOINT_URL=embedded`` the in-process moto engine is started first.
+
+Nothing here changes the process environment: local engines (embedded moto, a
+moto server, DynamoDB Local) get explicit placeholder credentials on the client
+when none are configured, instead of variables written into ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+
+    from ..core.settings import Settings
+    from . import Store
+
+#: Credentials local engines accept; used only when none are configured.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The two boto3 clients the framework uses, and the storage gateway over them."""
+
+    dynamodb: DynamoDBClient
+    streams: DynamoDBStreamsClient
+
+    @cached_property
+    def store(self) -> Store:
+        """The :class:`~cqrs.store.Store` over :attr:`dynamodb`."""
+        from . import Store
+
+        return Store(self.dynamodb)
+
+
+_embedded_mock: Any = None
+
+
+def start_embedded() -> None:
+    """Start the in-process moto engine once per process (idempotent).
+
+    moto is told not to patch credential variables; the clients get explicit ones.
+    """
+    global _embedded_mock
+    if _embedded_mock is not None:
+        return
+    try:
+        from moto import mock_aws
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        from ..core.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "CQRS_ENDPOINT_URL=embedded needs moto: pip install 'cqrs[embedded]'", cause=exc
+        ) from exc
+    config: Any = {"core": {"mock_credentials": False, "reset_boto3_session": False}}
+    _embedded_mock = mock_aws(config=config)
+    _embedded_mock.start()
+
+
+def client_options(settings: Settings, endpoint: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``session.client(...)``: endpoint, retries, local credentials."""
+    from botocore.config import Config
+
+    endpoint = endpoint if endpoint is not None else settings.endpoint_url
+    options: dict[str, Any] = {}
+    local = settings.embedded or bool(endpoint)
+    if settings.embedded:
+        start_embedded()
+        endpoint = None
+    if local and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        options.update(LOCAL_CREDENTIALS)
+    # botocore >= 1.44.4 otherwise builds account-id endpoints that local engines
+    # (in-process moto) answer with "Not yet implemented" for DescribeStream.
+    mode: Literal["disabled"] | None = "disabled" if local else None
+    options["config"] = Config(
+        retries={"mode": "standard", "max_attempts": 5}, account_id_endpoint_mode=mode
+    )
+    options["endpoint_url"] = endpoint
+    return options
+
+
+def make_clients(settings: Settings) -> Clients:
+    """Build clients for the configured endpoint (AWS, embedded moto, or a URL)."""
+    import boto3
+
+    options = client_options(settings)
+    session = boto3.session.Session(region_name=settings.region)
+    return Clients(
+        dynamodb=session.client("dynamodb", **options),
+        streams=session.client("dynamodbstreams", **options),
+    )

@@ -1,0 +1,1 @@
+"""Sync: command-table streams → projection into data and history, failures, rebuild."""

@@ -1,0 +1,239 @@
+"""The synchronizer: command-table stream records → projection → partial batch response.
+
+Records are routed by table: a command table's records go to that entity's
+:class:`~cqrs.sync.projection.Projector`; other tables (``tasks``) go to consumers
+registered with :meth:`Synchronizer.add_consumer`. MODIFY and REMOVE records
+(status fields, TTL expiry) are ignored.
+
+When an entity fails at version N, the first record of that entity carrying a
+version ≥ N is reported as a batch item failure; its later records are not
+applied ahead of it (the projector stops the entity at N). Lambda retries from
+the lowest reported sequence number; records already applied are skipped.
+
+Nothing blocks a shard:
+
+- a command that keeps failing is not retried forever: with a
+  :class:`FailurePolicy` (the app's :class:`~cqrs.sync.failures.SyncFailures`),
+  once the policy says the entity is stuck its records are acknowledged instead
+  of reported, so the rest of the shard moves on (see :mod:`cqrs.sync.failures`);
+- a record that cannot be processed at all (not parseable, or an INSERT into a
+  command table that is not a valid command image) is *rejected*: acknowledged,
+  handed to the :class:`RejectionSink` (recorded in ``sync-failures``, alarm
+  raised) and never retried, since no retry can make it valid. The valid records
+  of the batch are applied as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from ..core.errors import InvalidEventError, UnexpectedError, is_retryable
+from ..core.keys import remove_version
+from ..store.stream_records import (
+    RejectedRecord,
+    StreamRecord,
+    batch_response,
+    command_image_problem,
+    parse_record,
+)
+
+if TYPE_CHECKING:
+    from .projection import EntityKey, EntityOutcome, Projector
+
+logger = logging.getLogger("cqrs.sync.synchronizer")
+
+#: A consumer of another table's records: returns the sequence numbers that failed.
+RecordConsumer = Callable[[Sequence[StreamRecord]], Sequence[str]]
+
+
+class Verdict(StrEnum):
+    """What to do with the records of an entity whose sync failed."""
+
+    RETRY = "retry"  # report the first failed record: Lambda retries from there
+    STUCK = "stuck"  # acknowledge: the entity is stuck (recorded, alarmed), the shard moves on
+    APPLIED = "applied"  # acknowledge: the data table already holds every version of the batch
+
+
+#: Told of an entity's failure (command table, outcome, its highest version in the
+#: batch); says what to do with its records.
+FailurePolicy = Callable[[str, "EntityOutcome", int], Verdict]
+
+#: Told of a rejected record; records it durably (raises if it could not).
+RejectionSink = Callable[[RejectedRecord], object]
+
+
+@dataclass
+class BatchReport:
+    """The outcome of one batch."""
+
+    received: int = 0
+    applied: int = 0  # new command records whose version is now in data
+    ignored: int = 0
+    failed: list[str] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    stuck: list[EntityKey] = field(default_factory=list)  # failed, but acknowledged
+    rejected: list[RejectedRecord] = field(default_factory=list)  # acknowledged, recorded
+
+    def response(self) -> dict[str, Any]:
+        """Lambda's partial batch response."""
+        return batch_response(self.failed)
+
+
+class Synchronizer:
+    """Routes stream records to projectors and consumers."""
+
+    def __init__(
+        self,
+        projector_for_table: Callable[[str], Projector | None],
+        failures: FailurePolicy | None = None,
+        rejections: RejectionSink | None = None,
+    ) -> None:
+        self._projector_for_table = projector_for_table
+        self._consumers: dict[str, RecordConsumer] = {}
+        self.failures = failures
+        self.rejections = rejections
+
+    def add_consumer(self, table_name: str, consumer: RecordConsumer) -> None:
+        """Route records of ``table_name`` (e.g. the tasks table) to ``consumer``."""
+        self._consumers[table_name] = consumer
+
+    def handle_event(self, event: Mapping[str, Any]) -> BatchReport:
+        """Process a Lambda DynamoDB stream event.
+
+        Raises :class:`~cqrs.core.errors.InvalidEventError` only when the event itself is not a
+        stream event (no ``Records`` list); a bad record never fails its batch.
+        """
+        raw_records = event.get("Records") if isinstance(event, Mapping) else None
+        if not isinstance(raw_records, list):
+            raise InvalidEventError("event must be a mapping with a 'Records' list")
+        report = BatchReport(received=len(raw_records))
+        by_table: dict[str, list[StreamRecord]] = defaultdict(list)
+        raw_of: dict[int, Any] = {}
+        for raw in raw_records:
+            try:
+                record = parse_record(raw)
+            except InvalidEventError as exc:
+                self._reject(RejectedRecord.of(raw, str(exc)), report)
+                continue
+            raw_of[id(record)] = raw
+            by_table[record.table_name].append(record)
+        for table, table_records in by_table.items():
+            self._route(table, table_records, raw_of, report)
+        return report
+
+    def _route(
+        self,
+        table: str,
+        records: list[StreamRecord],
+        raw_of: Mapping[int, Any],
+        report: BatchReport,
+    ) -> None:
+        consumer = self._consumers.get(table)
+        if consumer is not None:
+            report.failed.extend(consumer(records))
+            return
+        projector = self._projector_for_table(table)
+        if projector is None:
+            logger.warning(
+                "no projector or consumer for table %s: %d records ignored", table, len(records)
+            )
+            report.ignored += len(records)
+            return
+        commands: list[StreamRecord] = []
+        for r in records:
+            if r.event_name != "INSERT":
+                report.ignored += 1
+                continue
+            problem = command_image_problem(r)
+            if problem is not None:
+                self._reject(RejectedRecord.of(raw_of[id(r)], problem, r), report)
+            else:
+                commands.append(r)
+        if commands:
+            self._project(table, projector, commands, report)
+
+    def _project(
+        self, table: str, projector: Projector, commands: list[StreamRecord], report: BatchReport
+    ) -> None:
+        images = [r.new_image for r in commands if r.new_image is not None]
+        by_entity: dict[EntityKey, list[StreamRecord]] = defaultdict(list)
+        for r in commands:
+            by_entity[_entity_key(r)].append(r)
+        try:
+            outcomes = projector.apply(images)
+        except Exception as exc:  # a bug must not escape: each entity fails with it
+            from .projection import EntityOutcome
+
+            logger.exception("%s: projection raised", table)
+            error = UnexpectedError(f"{table}: projection raised {exc!r}", cause=exc)
+            outcomes = {
+                key: EntityOutcome(key, error=error, failed_version=min(map(_version, recs)))
+                for key, recs in by_entity.items()
+            }
+        for key, entity_records in by_entity.items():
+            self._settle(table, outcomes[key], entity_records, report)
+
+    def _settle(
+        self,
+        table: str,
+        outcome: EntityOutcome,
+        entity_records: list[StreamRecord],
+        report: BatchReport,
+    ) -> None:
+        """Count an entity's records as applied, reported for retry, or stuck."""
+        if outcome.ok:
+            report.applied += len(entity_records)
+            return
+        assert outcome.failed_version is not None and outcome.error is not None
+        logger.error(
+            "%s %s failed at version %s: %r", table, outcome.key, outcome.failed_version,
+            outcome.error,
+        )  # fmt: skip
+        report.errors.append(outcome.error)
+        failed_at = outcome.failed_version
+        report.applied += sum(1 for r in entity_records if _version(r) < failed_at)
+        target = max(_version(r) for r in entity_records)
+        verdict = self.failures(table, outcome, target) if self.failures else Verdict.RETRY
+        if verdict is Verdict.STUCK:
+            report.stuck.append(outcome.key)
+            return
+        if verdict is Verdict.APPLIED:
+            report.applied += sum(1 for r in entity_records if _version(r) >= failed_at)
+            return
+        first_failed = next(r for r in entity_records if _version(r) >= failed_at)
+        report.failed.append(first_failed.sequence_number)
+
+    def _reject(self, rejected: RejectedRecord, report: BatchReport) -> None:
+        """Acknowledge a record no retry can make valid, after recording it. Only when the
+        record cannot be recorded now (a transient failure) is it reported for a retry."""
+        logger.error(
+            "rejected stream record %s of %s: %s",
+            rejected.sequence_number,
+            rejected.table,
+            rejected.reason,
+        )
+        report.rejected.append(rejected)
+        if self.rejections is None:
+            return
+        try:
+            self.rejections(rejected)
+        except Exception as exc:
+            logger.exception("could not record rejected record %s", rejected.sequence_number)
+            if is_retryable(exc) and rejected.sequence_number is not None:
+                report.failed.append(rejected.sequence_number)
+                report.errors.append(exc)
+
+
+def _entity_key(record: StreamRecord) -> EntityKey:
+    assert record.new_image is not None
+    return (record.new_image["pk"], remove_version(record.new_image["sk"]))
+
+
+def _version(record: StreamRecord) -> int:
+    assert record.new_image is not None
+    return int(record.new_image["version"])

@@ -1,0 +1,1 @@
+"""System services: tasks, sequences and data migrations."""

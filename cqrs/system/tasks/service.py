@@ -1,0 +1,278 @@
+"""The task service (``app.tasks``): register handlers, create and read tasks, drive them."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from ...core.context import Scope
+from ...core.errors import ConditionFailedError, InterfaceError
+from ...core.keys import KEY_SEPARATOR, check_tenant, validate_part
+from ...read.cursor import decode_cursor, encode_cursor
+from ...store import Condition, Store, absent, begins_with, equals, one_of
+from . import consumer
+from .handlers import Handlers
+from .items import as_parent, check_task_sk, new_task, task_pk
+from .machine import TaskMachine
+from .models import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    SweepReport,
+    Task,
+    TaskPage,
+    TaskStatus,
+)
+from .timing import Timing, iso
+from .ulid import UlidFactory
+from .values import storable
+from .writes import TaskWrites
+
+if TYPE_CHECKING:
+    from ...store.stream_records import StreamRecord
+
+logger = logging.getLogger("cqrs.system.tasks")
+
+H = TypeVar("H")
+
+_UNFINISHED = one_of(
+    "status", (TaskStatus.CREATED.value, TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
+)
+
+
+class TaskService:
+    """Creates, reads and runs tasks. Get it as ``app.tasks``.
+
+    ``clock`` (epoch seconds), ``lease_seconds`` and ``default_max_attempts`` are
+    plain attributes: set them to change the defaults (tests swap the clock).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        table_name: str,
+        *,
+        build: Callable[[type[Any]], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self._store = store
+        self.table_name = table_name
+        self.default_max_attempts = max_attempts
+        self._timing = Timing(clock, lease_seconds)
+        self._handlers = Handlers(build or (lambda cls: cls()))
+        self._writes = TaskWrites(store, table_name, self._timing)
+        self._machine = TaskMachine(self._writes, self._handlers, self._timing)
+        self._ulid = UlidFactory(lambda: self._timing.clock())
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock, in epoch seconds."""
+        return self._timing.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float]) -> None:
+        self._timing.clock = clock
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed attempt (or its last progress report) holds the task."""
+        return self._timing.lease_seconds
+
+    @lease_seconds.setter
+    def lease_seconds(self, seconds: float) -> None:
+        self._timing.lease_seconds = seconds
+
+    # -- handlers --------------------------------------------------------------------
+
+    def handler(
+        self, task_type: str, *, input_model: type[BaseModel] | None = None
+    ) -> Callable[[H], H]:
+        """Decorator registering a function ``f(task) -> result`` or a class with
+        ``run(self, task) -> result`` (built by the app's injector) for ``task_type``."""
+
+        def register(target: H) -> H:
+            self.register(task_type, target, input_model=input_model)
+            return target
+
+        return register
+
+    def register(
+        self, task_type: str, target: Any, *, input_model: type[BaseModel] | None = None
+    ) -> None:
+        """Register the handler of ``task_type``: a function, a class or an object with ``run``.
+
+        ``input_model`` validates inputs at :meth:`create` and types ``task.input``.
+        """
+        self._handlers.register(task_type, target, input_model)
+
+    @property
+    def task_types(self) -> builtins.list[str]:
+        """The task types with a registered handler."""
+        return self._handlers.task_types
+
+    # -- writing ---------------------------------------------------------------------
+
+    def create(
+        self,
+        tenant_code: str,
+        task_type: str,
+        input: Any = None,
+        *,
+        subtasks: Sequence[Any] | None = None,
+        name: str | None = None,
+        max_attempts: int | None = None,
+        context: Scope,
+    ) -> Task[Any]:
+        """Create a task (status CREATED); the tasks stream runs it. One ``PutItem``.
+
+        ``input`` is a plain value or a pydantic model. With ``subtasks`` (a non-empty
+        list of inputs) the task is a parent: one sub-task per entry runs the
+        ``task_type`` handler, and the parent ends when all of them have. Raises,
+        before any request: :class:`~cqrs.core.errors.MissingContextError`,
+        :class:`~cqrs.core.errors.TenantMismatchError`, :class:`~cqrs.core.errors.InvalidKeyError`,
+        :class:`~cqrs.system.tasks.InvalidTaskInputError` (an input that does not validate or
+        cannot be stored) or :class:`~cqrs.core.errors.ItemTooLargeError`.
+        """
+        validate_part("tenant code", tenant_code)
+        validate_part("task type", task_type)
+        check_tenant(tenant_code, context, is_pk=False)
+        attempts = self.default_max_attempts if max_attempts is None else max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise InterfaceError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+        model = self._handlers.input_model(task_type)
+        children = None if subtasks is None else _subtask_inputs(subtasks, model)
+        pk, _ = task_pk(tenant_code)
+        sk = f"{task_type}{KEY_SEPARATOR}{self._ulid()}"
+        item = new_task(
+            pk,
+            sk,
+            tenant_code=tenant_code,
+            task_type=task_type,
+            name=name or task_type,
+            input=storable(input, "input", model if children is None else None),
+            max_attempts=attempts,
+            now=self._timing.now_iso(),
+            context=context,
+        )
+        if children is not None:
+            item = as_parent(item, children)
+        if not self._writes.put_new(item):
+            raise ConditionFailedError(f"{self.table_name}: task {pk} / {sk} exists already")
+        return Task[Any].model_validate(item)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def get(
+        self, tenant_code_or_pk: str, sk: str, *, consistent: bool = False, context: Scope
+    ) -> Task[Any] | None:
+        """One task (or sub-task) by ``(tenant_code, sk)`` or ``(pk, sk)``, or ``None``."""
+        pk = self._scoped_pk(tenant_code_or_pk, context)
+        check_task_sk(sk)
+        item = self._store.get(self.table_name, {"pk": pk, "sk": sk}, consistent=consistent)
+        return Task[Any].model_validate(item) if item is not None else None
+
+    def list(
+        self,
+        tenant_code: str,
+        task_type: str | None = None,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        include_subtasks: bool = False,
+        context: Scope,
+    ) -> TaskPage:
+        """A tenant's tasks, newest first within a task type; pass ``cursor`` for more.
+
+        Without ``task_type`` the tasks come grouped by type (in descending type
+        order), each group newest first: the sort key starts with the type.
+        Sub-tasks are left out unless ``include_subtasks``.
+        """
+        pk = self._scoped_pk(tenant_code, context)
+        if task_type is not None:
+            validate_part("task type", task_type)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InterfaceError(f"limit must be an int >= 1, got {limit!r}")
+        prefix = None if task_type is None else task_type + KEY_SEPARATOR
+        key: Condition = equals("pk", pk)
+        if prefix is not None:
+            key = key & begins_with("sk", prefix)
+        # A cursor is a position inside one partition: refuse one from another tenant (or
+        # task type) instead of handing it to DynamoDB (engines differ on foreign keys).
+        page = self._store.query_page(
+            self.table_name,
+            key,
+            limit=limit,
+            start=decode_cursor(cursor, pk, prefix) if cursor else None,
+            filter=None if include_subtasks else absent("parentSk"),
+            descending=True,
+        )
+        items = [Task[Any].model_validate(i) for i in page.items]
+        return TaskPage(items=items, cursor=encode_cursor(page.last_key))
+
+    def subtasks(
+        self, tenant_code_or_pk: str, sk: str, *, context: Scope
+    ) -> builtins.list[Task[Any]]:
+        """Every sub-task of the parent task ``sk``, by index."""
+        pk = self._scoped_pk(tenant_code_or_pk, context)
+        check_task_sk(sk)
+        key = equals("pk", pk) & begins_with("sk", sk + KEY_SEPARATOR)
+        items = self._store.query(self.table_name, key)
+        tasks = [Task[Any].model_validate(i) for i in items if "subtaskIndex" in i]
+        return sorted(tasks, key=lambda t: t.subtask_index or 0)
+
+    # -- driving ---------------------------------------------------------------------
+
+    def consume(self, records: Sequence[StreamRecord]) -> builtins.list[str]:
+        """Drive tasks from tasks-table stream records; return the sequence numbers of
+        the records to retry (their error is transient), for Lambda's partial batch
+        response. A permanent error is logged and its record acknowledged.
+
+        Registered with the synchronizer by ``app.tasks``; handler errors are not
+        failures here (they are stored on the task).
+        """
+        return consumer.consume(records, lambda image: self._machine.step(image, run=True))
+
+    def sweep(self, tenant_code: str, *, stale_after: float = 300.0, context: Scope) -> SweepReport:
+        """Repair a tenant's stuck tasks; never runs a handler. Run it periodically.
+
+        Reclaims PROCESSING tasks whose lease expired (→ QUEUED, or FAILED on their
+        last attempt), completes parents whose sub-tasks all ended, and re-triggers
+        CREATED / QUEUED tasks not updated for ``stale_after`` seconds (a CREATED
+        task is queued or fanned out; a QUEUED one is touched so that a new stream
+        record runs it). Reads every unfinished task of the tenant (a ``Query``
+        with a filter) and writes one conditional update per repair.
+        """
+        pk = self._scoped_pk(tenant_code, context)
+        report = SweepReport()
+        cutoff = iso(self._timing.now_ms() - int(stale_after * 1000))
+        unfinished = list(self._store.query(self.table_name, equals("pk", pk), filter=_UNFINISHED))
+        for item in unfinished:
+            report.examined += 1
+            waiting = item["status"] in (TaskStatus.CREATED, TaskStatus.QUEUED)
+            if waiting and str(item.get("updatedAt", "")) > cutoff:
+                continue  # its stream record is probably still on its way
+            try:
+                report.writes += self._machine.step(item, run=False)
+            except Exception as exc:
+                logger.exception("sweep of %s / %s failed", item["pk"], item["sk"])
+                report.errors.append(exc)
+        return report
+
+    def _scoped_pk(self, tenant_code_or_pk: str, context: Scope) -> str:
+        pk, tenant = task_pk(tenant_code_or_pk)
+        check_tenant(tenant, context, is_pk=False)
+        return pk
+
+
+def _subtask_inputs(subtasks: Sequence[Any], model: type[BaseModel] | None) -> list[Any]:
+    if isinstance(subtasks, str | bytes) or not isinstance(subtasks, Sequence):
+        raise InterfaceError("subtasks must be a list of sub-task inputs")
+    if not subtasks:
+        raise InterfaceError("subtasks must not be empty")
+    return [storable(s, f"subtasks[{i}]", model) for i, s in enumerate(subtasks)]

@@ -1,0 +1,1 @@
+"""The write side: validate a command and append it to the command log."""

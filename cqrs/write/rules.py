@@ -1,0 +1,98 @@
+"""What a command must satisfy before it is written: every rule, one typed error each.
+
+The write path (:mod:`cqrs.write.commands`) calls these before any request, so bad
+input never reaches DynamoDB and nothing is written. Key parts follow
+:mod:`cqrs.core.keys`; the parts of one command must also agree with each other:
+
+- ``pk`` is exactly ``<type>#<tenantCode>`` (MBC's ``generatePk``);
+- ``sk`` ends with ``#<code>`` (``<TYPE>#<code>``, or MBC's longer master-data
+  keys such as ``MASTER_SETTING#TENANT_USER#u1#<code>``);
+- a custom ``id`` is ``pk#sk`` or absent;
+- ``version`` is an integer ≥ -1.
+
+And what sync derives from the command must be storable too: the data row and
+the history item (which add ``cpk``/``csk``) are checked against the 400 KB item
+limit here, at publish, rather than failing later in the stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import InterfaceError, InvalidKeyError, ItemTooLargeError
+from ..core.items import DIRTY_FIELDS, Item, data_item, history_item
+from ..core.keys import (
+    KEY_SEPARATOR,
+    VERSION_LATEST,
+    make_id,
+    type_of,
+    validate_key,
+    validate_part,
+)
+from ..store.codec import MAX_ITEM_BYTES, item_size, to_wire, to_wire_item
+
+
+def check_version(version: Any) -> int:
+    """A base version: an integer ≥ -1 (0 creates, -1 means the latest)."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InterfaceError(f"version must be an integer, got {version!r}")
+    if version < VERSION_LATEST:
+        raise InterfaceError(f"version must be >= -1, got {version}")
+    return version
+
+
+def check_command_key(pk: str, sk: str, *, type_: str, tenant_code: str, code: str) -> None:
+    """The key parts of one command, each valid and all agreeing with each other."""
+    validate_key(pk, sk)
+    validate_part("type", type_)
+    validate_part("tenant code", tenant_code)
+    validate_part("code", code)
+    expected_pk = f"{type_}{KEY_SEPARATOR}{tenant_code}"
+    if pk != expected_pk:
+        what = "type" if type_of(pk) != type_ else "tenant code"
+        raise InvalidKeyError(
+            f"pk {pk!r} disagrees with its {what}: type {type_!r} and tenant code "
+            f"{tenant_code!r} make pk {expected_pk!r}"
+        )
+    if sk.rpartition(KEY_SEPARATOR)[2] != code:
+        raise InvalidKeyError(f"sk {sk!r} must end with '#{code}' (the command's code)")
+
+
+def check_custom_id(pk: str, sk: str, id_: str | None) -> str:
+    """The entity id: ``pk#sk``. A custom one must be exactly that (MBC's ``generateId``)."""
+    expected = make_id(pk, sk)
+    if id_ is not None and id_ != expected:
+        raise InvalidKeyError(f"id {id_!r} must be {expected!r} (pk#sk) or omitted")
+    return expected
+
+
+def check_storable(command: Item) -> None:
+    """The command, its data row and its history item all fit DynamoDB's item limit.
+
+    Values are checked on the way (:class:`~cqrs.core.errors.InvalidValueError`).
+    """
+    for what, item in (
+        ("command", command),
+        ("its data row", data_item(command)),
+        ("its history item", history_item(command)),
+    ):
+        size = item_size(to_wire_item(item, "command"))
+        if size > MAX_ITEM_BYTES:
+            raise ItemTooLargeError(
+                f"command {command['pk']} / {command['sk']}: {what} would be about {size} "
+                f"bytes; DynamoDB's item limit is {MAX_ITEM_BYTES}: keep large payloads in "
+                "S3 and store a reference"
+            )
+
+
+def is_dirty(base: Item, candidate: Item) -> bool:
+    """True when ``candidate`` changes any field MBC compares against ``base``.
+
+    Compared as DynamoDB would store them (the wire form), not as Python values:
+    ``0.1`` and ``Decimal("0.1")``, ``[1, 2]`` and ``(1, 2)`` are the same stored value.
+    """
+    return any(_stored(base.get(f), f) != _stored(candidate.get(f), f) for f in DIRTY_FIELDS)
+
+
+def _stored(value: Any, name: str) -> Any:
+    return None if value is None else to_wire(value, name)
