@@ -236,14 +236,14 @@ class Cqrs:
 
         self.notifier.command_statuses(
             CommandStatusEvent(
-                pk=item["pk"],
-                sk=item["sk"],
+                pk=command.pk,
+                sk=command.sk,
                 table=table,
                 status=status,
                 error=f"{type(error).__name__}: {error}" if error is not None else None,
-                source=item.get("source"),
+                source=command.source,
             )
-            for item, status, error in statuses
+            for command, status, error in statuses
         )
 
     def _projector_for_table(self, table_name: str) -> Projector | None:

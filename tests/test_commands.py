@@ -109,7 +109,7 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         handed.append(next(ticks))
         return handed[-1]
 
-    monkeypatch.setattr("cqrs.write.commands.now_iso", now)
+    monkeypatch.setattr("cqrs.write.prepare.now_iso", now)
     return handed
 
 

@@ -16,7 +16,7 @@ from injector import inject
 from pydantic import BaseModel
 
 from cqrs import SYSTEM, Command, CommandInput, Cqrs, InvokeContext
-from cqrs.core.items import data_item
+from cqrs.core.items import CommandItem
 from cqrs.core.keys import remove_version
 from cqrs.store.codec import from_wire_item as deserialize
 from cqrs.store.codec import to_wire_item as serialize
@@ -274,7 +274,9 @@ def test_a_stale_projector_cannot_move_data_backwards(cqrs_app):
     v2 = parse_record(record_for(records, "ORDER#1@2")).new_image
 
     # This projector believes the data row is still at version 1.
-    outcome = projector.apply([v2], known_versions={("ORDER#acme", "ORDER#1"): 1})
+    outcome = projector.apply(
+        [CommandItem.from_item(v2)], known_versions={("ORDER#acme", "ORDER#1"): 1}
+    )
 
     assert outcome["ORDER#acme", "ORDER#1"].ok
     assert outcome["ORDER#acme", "ORDER#1"].applied_through == 3
@@ -504,7 +506,7 @@ def test_a_concurrent_writer_between_read_and_commit_does_not_replay_handlers(
 
     def update_item(**kwargs: Any) -> Any:
         monkeypatch.setattr(ddb, "update_item", real_update)
-        other_writer.apply([command_item(cqrs_app, "ORDER#1@2")])
+        other_writer.apply([CommandItem.from_item(command_item(cqrs_app, "ORDER#1@2"))])
         return real_update(**kwargs)
 
     monkeypatch.setattr(ddb, "update_item", update_item)
@@ -683,4 +685,5 @@ def test_publish_sync_and_the_stream_agree(cqrs_app, drain):
     before = read_model(cqrs_app)
     drain(cqrs_app)
     assert read_model(cqrs_app) == before
-    assert data_row(cqrs_app, "1") == data_item(command_item(cqrs_app, "ORDER#1@1"))
+    command = CommandItem.from_item(command_item(cqrs_app, "ORDER#1@1"))
+    assert data_row(cqrs_app, "1") == command.data_row().to_item()

@@ -229,3 +229,48 @@ class ConfigurationError(ProgrammingError):
 
 class MissingContextError(ProgrammingError):
     """A tenant-scoped call got no context: pass ``context=InvokeContext(...)`` or ``SYSTEM``."""
+
+
+# -- tasks and sequences (re-exported by cqrs.system.tasks and cqrs.system.sequences) ---------
+
+
+class PermanentTaskError(Exception):
+    """Raise from a task handler to fail the task now, without using its remaining attempts.
+
+    The one error here that is not a :class:`CqrsError`, on purpose: handlers raise it
+    like any ``Exception`` (any arguments, no ``cause`` keyword), and it never reaches a
+    caller of cqrs. The task service catches it and stores it as the task's error; it
+    raises it itself, to the same end, for a stored input that no longer validates and a
+    result that cannot be stored. Never retried (:func:`is_retryable` is ``False``).
+    """
+
+
+class InvalidTaskInputError(InvalidValueError):
+    """A task input, sub-task input, progress or result that cannot be taken: it does not
+    validate against the handler's ``input_model``, is not JSON-able, or is a value
+    DynamoDB cannot store (``cause`` keeps the codec's or pydantic's error)."""
+
+
+class InvalidTaskItemError(InterfaceError):
+    """A stored task item (or a stream image of one) without an attribute every task has,
+    with one of the wrong type, or with a status this version does not know."""
+
+
+class TaskLeaseLostError(IntegrityError):
+    """The attempt lost its lease: the task was reclaimed, so this worker must stop."""
+
+
+class TaskLeaseExpiredError(OperationalError):
+    """Stored as a task's error when an attempt's lease expired before it finished."""
+
+
+class NoTaskHandlerError(ProgrammingError):
+    """Stored as a task's error when no handler is registered for its task type."""
+
+
+class SubtaskFailedError(IntegrityError):
+    """Stored as a parent task's error when at least one of its sub-tasks failed."""
+
+
+class InvalidSequenceFormatError(InterfaceError):
+    """A sequence format template is malformed or uses an unknown token."""

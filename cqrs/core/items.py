@@ -1,46 +1,192 @@
-"""The stored item shapes (camelCase dicts) and the pure functions between them.
+"""The stored items, typed: one form of a command, a data row and a history item.
 
 A command item is the full state of an entity at one version. The data row and
-each history item are derived from it by :func:`data_item`; nothing else is
-needed, which is what makes projection idempotent and replayable.
+each history item are derived from it (:meth:`CommandItem.data_row`,
+:meth:`CommandItem.history_item`); nothing else is needed, which is what makes
+projection idempotent and replayable.
+
+Inside the framework these are frozen dataclasses with snake_case fields; the
+camelCase dicts DynamoDB (and MBC) store exist only at the storage gateway, through
+:meth:`~CommandItem.from_item` and :meth:`~CommandItem.to_item`. Values are kept
+exactly as stored (timestamps as the ISO text another writer wrote), so a projected
+row equals the one MBC's own projection writes. Attributes another writer stored
+that the framework does not model ride along in ``extra`` on commands.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import builtins
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar, Self
 
-from .keys import add_version, remove_version
+from .errors import InvalidEventError
+from .keys import add_version, remove_version, split_version
 
+#: A stored item at the gateway: camelCase attribute names to stored values.
 Item = dict[str, Any]
+#: An entity's ``attributes`` map.
+Attributes = dict[str, Any]
 
-#: Fields compared by the "not dirty" check (MBC's list).
+#: Fields compared by the "not dirty" check (MBC's list), in stored names.
 DIRTY_FIELDS = ("id", "code", "name", "tenantCode", "type", "isDeleted", "seq", "ttl", "attributes")
 
-#: Fields copied from a command to its data row (MBC's DataService.publish).
+#: Fields copied from a command to its data row (MBC's DataService.publish), stored names.
 PROJECTED_FIELDS = (
     "id", "code", "name", "version", "tenantCode", "type", "isDeleted", "seq", "ttl",
     "attributes", "requestId", "createdAt", "createdBy", "createdIp",
     "updatedAt", "updatedBy", "updatedIp",
 )  # fmt: skip
 
-#: Audit fields whose first value wins on the data row.
+#: Audit fields whose first value wins on the data row, stored names.
 CREATION_FIELDS = ("createdAt", "createdBy", "createdIp")
 
-
-def data_item(command: Item) -> Item:
-    """The data row a command projects to: base sort key, ``cpk``/``csk`` = the command's keys."""
-    item: Item = {"pk": command["pk"], "sk": remove_version(command["sk"])}
-    for field in PROJECTED_FIELDS:
-        value = command.get(field)
-        if value is not None:
-            item[field] = value
-    item["cpk"] = command["pk"]
-    item["csk"] = command["sk"]
-    return item
+EntityKey = tuple[str, str]  # (pk, base sk)
 
 
-def history_item(command: Item) -> Item:
-    """The history item of one version: the data row, keyed ``<base sk>@<version>``."""
-    item = data_item(command)
-    item["sk"] = add_version(item["sk"], int(command["version"]))
-    return item
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+_NAMES: dict[type[Any], dict[str, str]] = {}
+
+
+def _stored_names(cls: type[Any]) -> dict[str, str]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = {f.name: _camel(f.name) for f in fields(cls) if f.name != "extra"}
+    return names
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """Fields every stored entity item has (command, data row, history item)."""
+
+    pk: str
+    sk: str
+    version: int
+    id: str | None = None
+    code: str | None = None
+    name: str | None = None
+    tenant_code: str | None = None
+    type: str | None = None
+    is_deleted: bool | None = None
+    seq: int | float | None = None
+    ttl: int | float | None = None
+    attributes: Attributes | None = None
+    request_id: str | None = None
+    created_at: str | None = None
+    created_by: str | None = None
+    created_ip: str | None = None
+    updated_at: str | None = None
+    updated_by: str | None = None
+    updated_ip: str | None = None
+
+    _TYPES: ClassVar[dict[str, tuple[builtins.type, ...]]] = {
+        "pk": (str,), "sk": (str,), "version": (int,), "id": (str,), "code": (str,),
+        "name": (str,), "tenant_code": (str,), "type": (str,), "is_deleted": (bool,),
+        "seq": (int, float), "ttl": (int, float), "attributes": (dict,),
+        "request_id": (str,), "source": (str,), "cpk": (str,), "csk": (str,),
+        "created_at": (str,), "created_by": (str,), "created_ip": (str,),
+        "updated_at": (str,), "updated_by": (str,), "updated_ip": (str,),
+    }  # fmt: skip
+
+    @classmethod
+    def stored_names(cls) -> dict[str, str]:
+        """``{python name: stored name}`` of the modelled fields."""
+        return _stored_names(cls)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Self:
+        """Read a stored item; a modelled field of the wrong type is an
+        :class:`~cqrs.core.errors.InvalidEventError` (the item is not what it claims)."""
+        names = cls.stored_names()
+        values: dict[str, Any] = {}
+        for python, stored in names.items():
+            value = item.get(stored)
+            if value is None:
+                continue
+            kinds = _Stored._TYPES.get(python, (object,))
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                wanted = " or ".join(k.__name__ for k in kinds)
+                raise InvalidEventError(f"{stored!r} must be {wanted}, got {value!r}")
+            values[python] = value
+        for required in ("pk", "sk", "version"):
+            if required not in values:
+                raise InvalidEventError(f"a stored item needs {names[required]!r}")
+        if cls is CommandItem:
+            known = set(names.values())
+            values["extra"] = {k: v for k, v in item.items() if k not in known}
+        return cls(**values)
+
+    def to_item(self) -> Item:
+        """The stored form: camelCase names, ``None`` fields left out."""
+        out: Item = {}
+        for python, stored in type(self).stored_names().items():
+            value = getattr(self, python)
+            if value is not None:
+                out[stored] = value
+        extra = getattr(self, "extra", None)
+        if extra:
+            out = {**extra, **out}
+        return out
+
+    def get(self, stored_name: str) -> Any:
+        """A field by its stored (camelCase) name, ``None`` when absent."""
+        python = _STORED_TO_PYTHON.get(stored_name)
+        return getattr(self, python) if python is not None else None
+
+    @property
+    def base_sk(self) -> str:
+        """The sort key without ``@version``."""
+        return remove_version(self.sk)
+
+    @property
+    def key(self) -> EntityKey:
+        """``(pk, base sk)``: which entity this item belongs to."""
+        return (self.pk, self.base_sk)
+
+
+@dataclass(frozen=True)
+class CommandItem(_Stored):
+    """One command version as stored in ``<entity>-command`` (``sk`` is ``<base>@<version>``).
+
+    ``extra`` holds attributes another writer stored that the framework does not model.
+    """
+
+    source: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Self:
+        """Read a stored command; its ``@version`` must agree with ``version``."""
+        command = super().from_item(item)
+        _, suffix = split_version(command.sk)
+        if suffix != command.version:
+            raise InvalidEventError(
+                f"command 'version' {command.version} disagrees with its sk {command.sk!r}"
+            )
+        return command
+
+    def data_row(self) -> DataItem:
+        """The data row this command projects to: base sort key, ``cpk``/``csk`` = its keys."""
+        values = {p: getattr(self, p) for p in _PROJECTED_PYTHON}
+        return DataItem(pk=self.pk, sk=self.base_sk, cpk=self.pk, csk=self.sk, **values)
+
+    def history_item(self) -> DataItem:
+        """The history item of this version: the data row, keyed ``<base sk>@<version>``."""
+        return replace(self.data_row(), sk=add_version(self.base_sk, self.version))
+
+
+@dataclass(frozen=True)
+class DataItem(_Stored):
+    """A data row (``<entity>-data``, bare sk) or history item (``<entity>-history``,
+    ``<base>@<version>``): the state after ``version``, with the command's keys."""
+
+    cpk: str | None = None
+    csk: str | None = None
+
+
+_PROJECTED_PYTHON = tuple(p for p, s in _stored_names(_Stored).items() if s in PROJECTED_FIELDS)
+_STORED_TO_PYTHON = {s: p for cls in (CommandItem, DataItem) for p, s in cls.stored_names().items()}

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any, Generic
 
 from ..core.context import Scope
 from ..core.errors import InterfaceError
-from ..core.items import CREATION_FIELDS, data_item
+from ..core.items import CREATION_FIELDS, CommandItem
 from ..core.keys import check_tenant, remove_version, validate_key, validate_part, validate_pk
 from ..core.records import AttrT, Command, DataRecord, Page
 from ..schema.definitions import CODE_INDEX
 from ..store import Condition, Store, absent, begins_with, equals
 from ..store.codec import Item
-from ..write.commands import latest_command
+from ..write.log import CommandLog
 from .cursor import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class DataService(Generic[AttrT]):
         self._store = store
         self.tables = tables
         self._spec = spec
+        self._log = CommandLog(store, tables)
 
     def get(
         self,
@@ -72,7 +73,7 @@ class DataService(Generic[AttrT]):
         """Read your writes: the data row, or the newest accepted command while sync is behind.
 
         The command is projected exactly as the synchronizer will project it
-        (:func:`~cqrs.core.items.data_item`, first ``createdAt/By/Ip`` kept), so the
+        (:meth:`~cqrs.core.items.CommandItem.data_row`, first ``createdAt/By/Ip`` kept), so the
         result equals the data row the caller will see once sync catches up.
         With ``after`` (the command a publish returned) this costs one read;
         without it, one more ``BatchGetItem`` looks for newer commands. Nothing
@@ -84,12 +85,14 @@ class DataService(Generic[AttrT]):
             )
         row = self.get_item(pk, sk, consistent=True, context=context)
         version = int(row["version"]) if row else 0
+        newer: CommandItem | None
         if after is not None:
-            newer = None if version >= after.version else after.model_dump(by_alias=True)
+            stored = after.model_dump(by_alias=True, mode="json")
+            newer = None if version >= after.version else CommandItem.from_item(stored)
         else:
-            newer = latest_command(self._store, self.tables.command, pk, sk, version + 1)
+            newer = self._log.latest_from(pk, sk, version + 1)
         if newer is not None:
-            projected = data_item(newer)
+            projected = newer.data_row().to_item()
             for name in CREATION_FIELDS:  # as the projector's if_not_exists does
                 if row and row.get(name) is not None:
                     projected[name] = row[name]

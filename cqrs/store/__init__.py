@@ -23,18 +23,8 @@ from .expressions import (
     one_of,
     present,
 )
-from .gateway import (
-    BATCH_GET_LIMIT,
-    BATCH_WRITE_LIMIT,
-    CancellationReason,
-    Cancelled,
-    Conflict,
-    Key,
-    Page,
-    Store,
-    TxUpdate,
-    Written,
-)
+from .gateway import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, Store
+from .results import CancellationReason, Cancelled, Conflict, Key, Page, TxUpdate, Written
 from .tables import TableAdmin
 
 __all__ = [

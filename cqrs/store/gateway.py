@@ -18,15 +18,15 @@ gateway guarantees:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..core.errors import ItemTooLargeError, TransactionConflictError, TransientError
+from .calls import calling, cancelled, read_request
 from .classify import classify, error_code
 from .codec import MAX_ITEM_BYTES, Item, WireItem, from_wire_item, item_size, to_wire_item
 from .expressions import Condition, Placeholders, Update, projection
+from .results import Cancelled, Conflict, Key, Page, TxUpdate, Written
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,66 +35,6 @@ BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 _BATCH_ATTEMPTS = 8
 _CONFLICT_ATTEMPTS = 5
-
-Key = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A condition failed. ``current`` is the item as DynamoDB found it, or ``None`` when it
-    returned none (the item is absent, or the engine does not return it: DynamoDB Local)."""
-
-    current: Item | None
-
-
-@dataclass(frozen=True)
-class Written:
-    """A write applied. ``attributes`` are the values asked for with ``returns`` (else ``{}``)."""
-
-    attributes: Item = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CancellationReason:
-    """Why one operation of a cancelled transaction failed (``code`` ``"None"``: it did not)."""
-
-    code: str
-    message: str = ""
-    item: Item | None = None
-
-    @property
-    def condition_failed(self) -> bool:
-        """This operation's condition failed."""
-        return self.code == "ConditionalCheckFailed"
-
-
-@dataclass(frozen=True)
-class Cancelled:
-    """A transaction was cancelled because a condition failed; one reason per operation."""
-
-    reasons: tuple[CancellationReason, ...]
-
-    def failed(self, index: int) -> bool:
-        """Whether the condition of operation ``index`` failed."""
-        return index < len(self.reasons) and self.reasons[index].condition_failed
-
-
-@dataclass(frozen=True)
-class TxUpdate:
-    """An update inside :meth:`Store.transact_write`."""
-
-    table: str
-    key: Key
-    update: Update
-    condition: Condition | None = None
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a query: its items and the key to continue after (``None``: the end)."""
-
-    items: list[Item]
-    last_key: WireItem | None
 
 
 class Store:
@@ -126,7 +66,7 @@ class Store:
             p = Placeholders()
             request["ProjectionExpression"] = projection(attributes, p)
             request.update(p.request_parts())
-        with _calling(f"get {table}"):
+        with calling(f"get {table}"):
             response = self.client.get_item(**request)
         item = response.get("Item")
         return from_wire_item(item) if item is not None else None
@@ -139,7 +79,7 @@ class Store:
             request["ConditionExpression"] = condition.render(p)
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             request.update(p.request_parts())
-        with _calling(f"put {table}", conflicts=True) as conflict:
+        with calling(f"put {table}", conflicts=True) as conflict:
             self.client.put_item(**request)
         return conflict.value
 
@@ -155,7 +95,7 @@ class Store:
         """Apply ``update`` to one item (if ``condition`` holds)."""
         request = self._update_request(table, key, update, condition)
         request["ReturnValues"] = returns
-        with _calling(f"update {table}", conflicts=True) as conflict:
+        with calling(f"update {table}", conflicts=True) as conflict:
             response = self.client.update_item(**request)
         if conflict.value is not None:
             return conflict.value
@@ -171,7 +111,7 @@ class Store:
             request["ConditionExpression"] = condition.render(p)
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             request.update(p.request_parts())
-        with _calling(f"delete {table}", conflicts=True) as conflict:
+        with calling(f"delete {table}", conflicts=True) as conflict:
             self.client.delete_item(**request)
         return conflict.value
 
@@ -202,7 +142,7 @@ class Store:
         on_page: Callable[[int], None] | None = None,
     ) -> Iterator[Item]:
         """Every item of a ``Query``, page by page (one page in memory)."""
-        request = _read_request(table, key_condition, index, filter, consistent, attributes)
+        request = read_request(table, key_condition, index, filter, consistent, attributes)
         request["ScanIndexForward"] = not descending
         return self._paginate("query", request, on_page)
 
@@ -219,7 +159,7 @@ class Store:
         consistent: bool = False,
     ) -> Page:
         """Up to ``limit`` items that pass ``filter``, from ``start``; with the key to go on."""
-        request = _read_request(table, key_condition, index, filter, consistent, None)
+        request = read_request(table, key_condition, index, filter, consistent, None)
         request["ScanIndexForward"] = not descending
         items: list[Item] = []
         while True:
@@ -228,7 +168,7 @@ class Store:
                 page["ExclusiveStartKey"] = start
             if limit is not None:
                 page["Limit"] = limit - len(items)
-            with _calling(f"query {table}"):
+            with calling(f"query {table}"):
                 response = self.client.query(**page)
             items.extend(from_wire_item(i) for i in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
@@ -263,7 +203,7 @@ class Store:
     ) -> Iterator[Item]:
         paginator = self.client.get_paginator(operation)
         seen = 0
-        with _calling(f"{operation} {request['TableName']}"):
+        with calling(f"{operation} {request['TableName']}"):
             for response in paginator.paginate(**request):
                 for wire in response.get("Items", []):
                     seen += 1
@@ -292,7 +232,7 @@ class Store:
                 request.update(p.request_parts())
             pending: Any = {table: request}
             for attempt in range(_BATCH_ATTEMPTS):
-                with _calling(f"batch get {table}"):
+                with calling(f"batch get {table}"):
                     response = self.client.batch_get_item(RequestItems=pending)
                 out.extend(from_wire_item(i) for i in response.get("Responses", {}).get(table, []))
                 pending = response.get("UnprocessedKeys") or None
@@ -324,7 +264,7 @@ class Store:
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):
             pending = requests[start : start + BATCH_WRITE_LIMIT]
             for attempt in range(_BATCH_ATTEMPTS):
-                with _calling(f"batch write {table}"):
+                with calling(f"batch write {table}"):
                     response = self.client.batch_write_item(RequestItems={table: pending})
                 made += 1
                 pending = list((response.get("UnprocessedItems") or {}).get(table, []))
@@ -349,10 +289,10 @@ class Store:
             except Exception as exc:
                 if error_code(exc) != "TransactionCanceledException":
                     raise classify(exc, "transact write") from exc
-                cancelled = _cancelled(exc)
-                if any(r.condition_failed for r in cancelled.reasons):
-                    return cancelled
-                codes = [r.code for r in cancelled.reasons]
+                refused = cancelled(exc)
+                if any(r.condition_failed for r in refused.reasons):
+                    return refused
+                codes = [r.code for r in refused.reasons]
                 if "TransactionConflict" not in codes or attempt == _CONFLICT_ATTEMPTS - 1:
                     raise TransactionConflictError(
                         f"transact write cancelled: {codes}", cause=exc
@@ -385,60 +325,3 @@ class Store:
 
 
 # -- module helpers ---------------------------------------------------------------------------
-
-
-class _ConflictBox:
-    value: Conflict | None = None
-
-
-@contextmanager
-def _calling(what: str, *, conflicts: bool = False) -> Iterator[_ConflictBox]:
-    """Classify botocore errors raised inside; with ``conflicts``, a failed condition is
-    stored in the box instead of raised."""
-    box = _ConflictBox()
-    try:
-        yield box
-    except Exception as exc:
-        if conflicts and error_code(exc) == "ConditionalCheckFailedException":
-            old = getattr(exc, "response", {}).get("Item")
-            box.value = Conflict(from_wire_item(old) if old else None)
-            return
-        raise classify(exc, what) from exc
-
-
-def _read_request(
-    table: str,
-    key_condition: Condition,
-    index: str | None,
-    filter: Condition | None,
-    consistent: bool,
-    attributes: Sequence[str] | None,
-) -> dict[str, Any]:
-    p = Placeholders()
-    request: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": key_condition.render(p),
-    }
-    if index is not None:
-        request["IndexName"] = index
-    else:
-        request["ConsistentRead"] = consistent
-    if filter is not None:
-        request["FilterExpression"] = filter.render(p)
-    if attributes:
-        request["ProjectionExpression"] = projection(attributes, p)
-    request.update(p.request_parts())
-    return request
-
-
-def _cancelled(exc: BaseException) -> Cancelled:
-    raw = getattr(exc, "response", {}).get("CancellationReasons") or []
-    reasons = tuple(
-        CancellationReason(
-            code=str(r.get("Code") or "None"),
-            message=str(r.get("Message") or ""),
-            item=from_wire_item(r["Item"]) if r.get("Item") else None,
-        )
-        for r in raw
-    )
-    return Cancelled(reasons)

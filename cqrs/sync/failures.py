@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..core.errors import ConcurrentUpdateError, OperationalError, is_retryable
+from ..core.items import CommandItem
 from ..core.keys import VERSION_SEPARATOR, add_version, make_id, tenant_of, validate_part
 from ..core.records import now_iso
 from ..store import Store, begins_with, equals, item_absent
@@ -304,7 +305,7 @@ class SyncFailures:
                 results.append(RedriveResult(failure, outcome.applied_through))
                 continue
             assert outcome.error is not None and outcome.failed_version is not None
-            target = max((int(c["version"]) for c in commands), default=base)
+            target = max((c.version for c in commands), default=base)
             self.record(entity, failure.key, outcome.failed_version, target, outcome.error)
             results.append(RedriveResult(failure, outcome.applied_through, outcome.error))
         return results
@@ -368,11 +369,14 @@ class SyncFailures:
             out.append(replace(failure, data_version=data_version, failed_version=failed))
         return out
 
-    def _commands_after(self, table: str, failure: SyncFailure, version: int) -> Iterator[Item]:
+    def _commands_after(
+        self, table: str, failure: SyncFailure, version: int
+    ) -> Iterator[CommandItem]:
         """The entity's commands after ``version``, read from the command table."""
         for item in self._query_items(table, failure.pk, f"{failure.sk}{VERSION_SEPARATOR}"):
-            if int(item["version"]) > version:
-                yield item
+            command = CommandItem.from_item(item)
+            if command.version > version and command.base_sk == failure.sk:
+                yield command
 
     def _raise_alarm(self, command_table: str, failure: SyncFailure) -> None:
         if self._alarm is None:

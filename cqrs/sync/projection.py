@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..core.errors import ConcurrentUpdateError, CqrsError, MissingCommandError, TransientError
-from ..core.items import CREATION_FIELDS, PROJECTED_FIELDS, Item, data_item, history_item
-from ..core.keys import add_version, remove_version
+from ..core.items import CREATION_FIELDS, PROJECTED_FIELDS, CommandItem, DataItem, Item
+from ..core.keys import add_version
 from ..store import BATCH_GET_LIMIT, Conflict, Store, Update, absent, equals
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class EntityOutcome:
 @dataclass
 class _Work:
     key: EntityKey
-    commands: dict[int, Item]  # version -> command item (from records or gap fill)
+    commands: dict[int, CommandItem]  # version -> command (from records or gap fill)
     target: int
     base: int | None  # data version believed current; None = unknown
     guessed: bool = False  # base is the optimistic guess, not a version seen in the table
@@ -98,8 +98,8 @@ class _Work:
 
 CommandFactory = Callable[[Item], "Command[Any]"]
 
-#: One status per command version: the command item, "applied" or "failed", the error.
-CommandStatus = tuple[Item, str, BaseException | None]
+#: One status per command version: the command, "applied" or "failed", the error.
+CommandStatus = tuple[CommandItem, str, BaseException | None]
 #: Told, once per :meth:`Projector.apply`, what this call committed or failed (table, statuses).
 StatusListener = Callable[[str, list[CommandStatus]], None]
 
@@ -125,10 +125,10 @@ class Projector:
 
     def apply(
         self,
-        commands: Iterable[Item],
+        commands: Iterable[CommandItem],
         known_versions: Mapping[EntityKey, int] | None = None,
     ) -> dict[EntityKey, EntityOutcome]:
-        """Apply command items (any order, duplicates allowed) to data and history.
+        """Apply commands (any order, duplicates allowed) to data and history.
 
         ``known_versions`` may give the current data version of some entities
         (from a consistent read the caller already made). Returns one outcome per
@@ -159,12 +159,11 @@ class Projector:
     # -- steps ------------------------------------------------------------------
 
     def _group(
-        self, commands: Iterable[Item], known: Mapping[EntityKey, int]
+        self, commands: Iterable[CommandItem], known: Mapping[EntityKey, int]
     ) -> dict[EntityKey, _Work]:
         work: dict[EntityKey, _Work] = {}
         for cmd in commands:
-            key = (cmd["pk"], remove_version(cmd["sk"]))
-            version = int(cmd["version"])
+            key, version = cmd.key, cmd.version
             w = work.get(key)
             if w is None:
                 w = work[key] = _Work(key, {}, version, known.get(key))
@@ -224,7 +223,10 @@ class Projector:
             return
         keys = [(w.key[0], add_version(w.key[1], v)) for w, v in missing]
         try:
-            found = {(i["pk"], i["sk"]): i for i in self._batch_get(self.tables.command, keys)}
+            found = {
+                (c.pk, c.sk): c
+                for c in map(CommandItem.from_item, self._batch_get(self.tables.command, keys))
+            }
         except CqrsError as exc:
             for w, v in missing:
                 self._fail(w, v, exc)
@@ -266,13 +268,8 @@ class Projector:
         Returns ``None`` on success, else the current data version (or -1 after
         a recorded failure).
         """
-        item = data_item(w.commands[through])
+        item = self._row(w, through).to_item()
         expected = _base(w)
-        for name in CREATION_FIELDS:  # as if applied one by one: the earliest value wins
-            earliest = (w.commands[v].get(name) for v in range(expected + 1, through + 1))
-            value = next((x for x in earliest if x is not None), None)
-            if value is not None:
-                item[name] = value
         update = Update()
         for name in (*PROJECTED_FIELDS, "cpk", "csk"):
             if name in CREATION_FIELDS:  # the first writer's audit fields win
@@ -294,6 +291,18 @@ class Projector:
         if result.current is not None:
             return int(result.current.get("version", 0))
         return self._current_version(w, expected)
+
+    def _row(self, w: _Work, through: int) -> DataItem:
+        """The data row after ``through``, as if versions were applied one by one: the
+        earliest creation audit fields of the versions in this write win."""
+        row = w.commands[through].data_row()
+        created = {}
+        for name in ("created_at", "created_by", "created_ip"):
+            earliest = (getattr(w.commands[v], name) for v in range(_base(w) + 1, through + 1))
+            value = next((x for x in earliest if x is not None), None)
+            if value is not None:
+                created[name] = value
+        return replace(row, **created)
 
     def _current_version(self, w: _Work, expected: int) -> int:
         """The data version after a failed condition that returned no item (absent, or an
@@ -347,14 +356,14 @@ class Projector:
         return written
 
     def _history_items(self, w: _Work, through: int) -> list[Item]:
-        return [history_item(w.commands[v]) for v in range(_base(w) + 1, through + 1)]
+        return [w.commands[v].history_item().to_item() for v in range(_base(w) + 1, through + 1)]
 
-    def _command_model(self, item: Item) -> Command[Any]:
+    def _command_model(self, command: CommandItem) -> Command[Any]:
         if self._to_command is not None:
-            return self._to_command(item)
+            return self._to_command(command.to_item())
         from ..core.records import Command
 
-        return Command[Any].model_validate(item)
+        return Command[Any].model_validate(command.to_item())
 
     @staticmethod
     def _fail(w: _Work, version: int, exc: BaseException) -> None:

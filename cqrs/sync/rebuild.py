@@ -1,10 +1,10 @@
 """Rebuild: recompute an entity type's data and history from its command table.
 
 The command log is the truth; the read model is derived from it by the same
-pure functions the projector uses (:func:`cqrs.core.items.data_item`,
-:func:`cqrs.core.items.history_item`). Rebuild scans the command, data and history
-tables, compares what is stored with what the log implies, and writes only the
-difference: on a healthy table it writes nothing.
+functions the projector uses (:meth:`cqrs.core.items.CommandItem.data_row`,
+:meth:`~cqrs.core.items.CommandItem.history_item`). Rebuild scans the command, data
+and history tables, compares what is stored with what the log implies, and writes
+only the difference: on a healthy table it writes nothing.
 
 Data rows are written conditionally (``version <= the log's version``), so a
 rebuild running beside the live synchronizer never moves a row backwards.
@@ -15,12 +15,13 @@ Rows the log does not imply (orphans) are reported and deleted only with
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from ..core.items import CREATION_FIELDS, data_item, history_item
-from ..core.keys import remove_version, version_of
+from ..core.errors import InvalidEventError
+from ..core.items import CommandItem
+from ..core.keys import version_of
 from ..store.expressions import absent, at_most
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class RebuildReport:
     orphans: list[tuple[str, str, str]] = field(default_factory=list)  # (table, pk, sk)
     pruned: int = 0
     skipped_newer: int = 0  # data rows ahead of the log (the synchronizer raced us)
+    malformed: int = 0  # items of the command table that are not valid commands (left alone)
 
     @property
     def changed(self) -> bool:
@@ -50,25 +52,41 @@ class RebuildReport:
 
 
 def expected_read_model(
-    commands: list[Item],
+    commands: Iterable[CommandItem | Mapping[str, Any]],
 ) -> tuple[dict[tuple[str, str], Item], dict[tuple[str, str], Item]]:
-    """The data rows and history items a set of command items implies."""
-    by_entity: dict[tuple[str, str], dict[int, Item]] = defaultdict(dict)
-    for cmd in commands:
-        by_entity[(cmd["pk"], remove_version(cmd["sk"]))][int(cmd["version"])] = cmd
+    """The stored data rows and history items a set of commands implies."""
+    by_entity: dict[tuple[str, str], dict[int, CommandItem]] = defaultdict(dict)
+    for raw in commands:
+        cmd = raw if isinstance(raw, CommandItem) else CommandItem.from_item(raw)
+        by_entity[cmd.key][cmd.version] = cmd
     data: dict[tuple[str, str], Item] = {}
     history: dict[tuple[str, str], Item] = {}
     for key, versions in by_entity.items():
         first = versions[min(versions)]
         for cmd in versions.values():
-            h = history_item(cmd)
-            history[(h["pk"], h["sk"])] = h
-        row = data_item(versions[max(versions)])
-        for name in CREATION_FIELDS:  # the first version's audit fields win, as in projection
-            if first.get(name) is not None:
-                row[name] = first[name]
-        data[key] = row
+            h = cmd.history_item()
+            history[(h.pk, h.sk)] = h.to_item()
+        row = replace(  # the first version's audit fields win, as in projection
+            versions[max(versions)].data_row(),
+            created_at=first.created_at,
+            created_by=first.created_by,
+            created_ip=first.created_ip,
+        )
+        data[key] = row.to_item()
     return data, history
+
+
+def _commands(items: Iterable[Item]) -> tuple[list[CommandItem], int]:
+    """The valid commands among the command table's items, and how many were not."""
+    commands, malformed = [], 0
+    for item in items:
+        if version_of(str(item.get("sk", ""))) is None:
+            continue  # not a command version (e.g. another writer's marker item)
+        try:
+            commands.append(CommandItem.from_item(item))
+        except InvalidEventError:
+            malformed += 1
+    return commands, malformed
 
 
 def rebuild(
@@ -88,11 +106,11 @@ def rebuild(
     scanned = store.scan(
         tables.command, consistent=True, on_page=lambda n: tick("scan commands", n, 0)
     )
-    commands = [c for c in scanned if version_of(str(c.get("sk", ""))) is not None]
+    commands, malformed = _commands(scanned)
     want_data, want_history = expected_read_model(commands)
     have_data = {(i["pk"], i["sk"]): i for i in store.scan(tables.data, consistent=True)}
     have_history = {(i["pk"], i["sk"]): i for i in store.scan(tables.history, consistent=True)}
-    report = RebuildReport(entities=len(want_data), commands=len(commands))
+    report = RebuildReport(entities=len(want_data), commands=len(commands), malformed=malformed)
 
     history_fixes = [item for key, item in want_history.items() if have_history.get(key) != item]
     data_fixes = [item for key, item in want_data.items() if _differs(have_data.get(key), item)]

@@ -33,7 +33,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InvalidEventError, UnexpectedError, is_retryable
-from ..core.keys import remove_version
+from ..core.items import CommandItem
 from ..store.stream_records import (
     RejectedRecord,
     StreamRecord,
@@ -144,35 +144,33 @@ class Synchronizer:
             )
             report.ignored += len(records)
             return
-        commands: list[StreamRecord] = []
+        commands: list[Delivered] = []
         for r in records:
             if r.event_name != "INSERT":
                 report.ignored += 1
                 continue
-            problem = command_image_problem(r)
-            if problem is not None:
-                self._reject(RejectedRecord.of(raw_of[id(r)], problem, r), report)
-            else:
-                commands.append(r)
+            try:
+                commands.append(Delivered(r, command_of(r)))
+            except InvalidEventError as exc:
+                self._reject(RejectedRecord.of(raw_of[id(r)], str(exc), r), report)
         if commands:
             self._project(table, projector, commands, report)
 
     def _project(
-        self, table: str, projector: Projector, commands: list[StreamRecord], report: BatchReport
+        self, table: str, projector: Projector, commands: list[Delivered], report: BatchReport
     ) -> None:
-        images = [r.new_image for r in commands if r.new_image is not None]
-        by_entity: dict[EntityKey, list[StreamRecord]] = defaultdict(list)
-        for r in commands:
-            by_entity[_entity_key(r)].append(r)
+        by_entity: dict[EntityKey, list[Delivered]] = defaultdict(list)
+        for d in commands:
+            by_entity[d.command.key].append(d)
         try:
-            outcomes = projector.apply(images)
+            outcomes = projector.apply(d.command for d in commands)
         except Exception as exc:  # a bug must not escape: each entity fails with it
             from .projection import EntityOutcome
 
             logger.exception("%s: projection raised", table)
             error = UnexpectedError(f"{table}: projection raised {exc!r}", cause=exc)
             outcomes = {
-                key: EntityOutcome(key, error=error, failed_version=min(map(_version, recs)))
+                key: EntityOutcome(key, error=error, failed_version=min(d.version for d in recs))
                 for key, recs in by_entity.items()
             }
         for key, entity_records in by_entity.items():
@@ -182,7 +180,7 @@ class Synchronizer:
         self,
         table: str,
         outcome: EntityOutcome,
-        entity_records: list[StreamRecord],
+        entity_records: list[Delivered],
         report: BatchReport,
     ) -> None:
         """Count an entity's records as applied, reported for retry, or stuck."""
@@ -196,16 +194,16 @@ class Synchronizer:
         )  # fmt: skip
         report.errors.append(outcome.error)
         failed_at = outcome.failed_version
-        report.applied += sum(1 for r in entity_records if _version(r) < failed_at)
-        target = max(_version(r) for r in entity_records)
+        report.applied += sum(1 for r in entity_records if r.version < failed_at)
+        target = max(r.version for r in entity_records)
         verdict = self.failures(table, outcome, target) if self.failures else Verdict.RETRY
         if verdict is Verdict.STUCK:
             report.stuck.append(outcome.key)
             return
         if verdict is Verdict.APPLIED:
-            report.applied += sum(1 for r in entity_records if _version(r) >= failed_at)
+            report.applied += sum(1 for r in entity_records if r.version >= failed_at)
             return
-        first_failed = next(r for r in entity_records if _version(r) >= failed_at)
+        first_failed = next(r for r in entity_records if r.version >= failed_at)
         report.failed.append(first_failed.sequence_number)
 
     def _reject(self, rejected: RejectedRecord, report: BatchReport) -> None:
@@ -229,11 +227,29 @@ class Synchronizer:
                 report.errors.append(exc)
 
 
-def _entity_key(record: StreamRecord) -> EntityKey:
-    assert record.new_image is not None
-    return (record.new_image["pk"], remove_version(record.new_image["sk"]))
+@dataclass(frozen=True)
+class Delivered:
+    """A stream record and the command it carries."""
+
+    record: StreamRecord
+    command: CommandItem
+
+    @property
+    def version(self) -> int:
+        """The command's version."""
+        return self.command.version
+
+    @property
+    def sequence_number(self) -> str:
+        """The record's sequence number."""
+        return self.record.sequence_number
 
 
-def _version(record: StreamRecord) -> int:
+def command_of(record: StreamRecord) -> CommandItem:
+    """The command an INSERT into a command table carries, or :class:`InvalidEventError`
+    saying why the image is not one (keys, ``@version``, field types)."""
+    problem = command_image_problem(record)
+    if problem is not None:
+        raise InvalidEventError(problem)
     assert record.new_image is not None
-    return int(record.new_image["version"])
+    return CommandItem.from_item(record.new_image)

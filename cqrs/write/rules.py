@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.errors import InterfaceError, InvalidKeyError, ItemTooLargeError
-from ..core.items import DIRTY_FIELDS, Item, data_item, history_item
+from ..core.items import DIRTY_FIELDS, CommandItem
 from ..core.keys import (
     KEY_SEPARATOR,
     VERSION_LATEST,
@@ -66,26 +66,26 @@ def check_custom_id(pk: str, sk: str, id_: str | None) -> str:
     return expected
 
 
-def check_storable(command: Item) -> None:
+def check_storable(command: CommandItem) -> None:
     """The command, its data row and its history item all fit DynamoDB's item limit.
 
     Values are checked on the way (:class:`~cqrs.core.errors.InvalidValueError`).
     """
     for what, item in (
         ("command", command),
-        ("its data row", data_item(command)),
-        ("its history item", history_item(command)),
+        ("its data row", command.data_row()),
+        ("its history item", command.history_item()),
     ):
-        size = item_size(to_wire_item(item, "command"))
+        size = item_size(to_wire_item(item.to_item(), "command"))
         if size > MAX_ITEM_BYTES:
             raise ItemTooLargeError(
-                f"command {command['pk']} / {command['sk']}: {what} would be about {size} "
+                f"command {command.pk} / {command.sk}: {what} would be about {size} "
                 f"bytes; DynamoDB's item limit is {MAX_ITEM_BYTES}: keep large payloads in "
                 "S3 and store a reference"
             )
 
 
-def is_dirty(base: Item, candidate: Item) -> bool:
+def is_dirty(base: CommandItem, candidate: CommandItem) -> bool:
     """True when ``candidate`` changes any field MBC compares against ``base``.
 
     Compared as DynamoDB would store them (the wire form), not as Python values:

@@ -1,0 +1,186 @@
+"""From an input to the next command: validate, resolve the base version, build the item.
+
+Nothing here writes. :class:`CommandBuilder` turns a :class:`~cqrs.core.inputs.CommandInput`
+(full state) or :class:`~cqrs.core.inputs.CommandPartialInput` (a patch, deep-merged
+into its base) into the :class:`~cqrs.core.items.CommandItem` to append, or ``None``
+when it would change nothing ("not dirty").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Generic
+
+from ..core.context import InvokeContext
+from ..core.errors import (
+    InterfaceError,
+    NotFoundError,
+    TenantMismatchError,
+    VersionConflictError,
+)
+from ..core.inputs import CommandInput, CommandPartialInput
+from ..core.items import CommandItem
+from ..core.keys import (
+    VERSION_FIRST,
+    VERSION_LATEST,
+    add_version,
+    check_tenant,
+    validate_key,
+    validate_part,
+)
+from ..core.records import AttrT, now_iso
+from .merge import deep_merge
+from .rules import check_command_key, check_custom_id, check_version, is_dirty
+
+if TYPE_CHECKING:
+    from ..core.spec import EntitySpec
+    from .log import CommandLog
+
+#: Stored attributes of a base command that never carry over to the next version.
+_NOT_CARRIED = frozenset(("cpk", "csk", "status"))
+
+
+class CommandBuilder(Generic[AttrT]):
+    """Builds the next command of an entity from an input and the command log."""
+
+    def __init__(self, log: CommandLog, spec: EntitySpec[AttrT]) -> None:
+        self._log = log
+        self._spec = spec
+
+    def full(self, input: CommandInput, context: InvokeContext) -> CommandItem | None:
+        """The command a full input makes (``None``: not dirty)."""
+        validate_key(input.pk, input.sk)
+        check_context(input.pk, context)
+        if input.tenant_code != context.tenant_code:
+            raise TenantMismatchError(input.tenant_code, context.tenant_code)
+        check_command_key(
+            input.pk, input.sk, type_=input.type, tenant_code=input.tenant_code, code=input.code
+        )
+        version = check_version(input.version)
+        candidate = CommandItem(
+            pk=input.pk,
+            sk=input.sk,
+            version=0,
+            id=check_custom_id(input.pk, input.sk, input.id),
+            code=input.code,
+            name=input.name,
+            tenant_code=input.tenant_code,
+            type=input.type,
+            is_deleted=input.is_deleted,
+            seq=input.seq,
+            ttl=input.ttl,
+            attributes=self._spec.dump_attributes(input.attributes),
+            source=input.source,
+        )
+        if version == VERSION_FIRST:
+            return first(candidate, context)
+        if version == VERSION_LATEST:
+            base = self._log.latest(input.pk, input.sk)
+            if base is None:
+                return first(candidate, context)
+        else:
+            base = self._log.get(input.pk, input.sk, version)
+            if base is None:
+                latest = self._log.latest(input.pk, input.sk)
+                actual = latest.version if latest else None
+                raise VersionConflictError(input.pk, input.sk, version, actual)
+        return following(candidate, base, context) if is_dirty(base, candidate) else None
+
+    def partial(self, input: CommandPartialInput, context: InvokeContext) -> CommandItem | None:
+        """The command a partial input makes: the patch deep-merged into its base."""
+        validate_key(input.pk, input.sk)
+        check_context(input.pk, context)
+        version = check_version(input.version)
+        base = self._base_of_partial(input, version)
+        changes = patch(input, base)
+        candidate = replace(base, **changes)
+        candidate = replace(
+            candidate, attributes=self._spec.dump_attributes(candidate.attributes or {})
+        )
+        if "code" in changes or "type" in changes:  # the key parts must still agree
+            check_command_key(
+                candidate.pk,
+                candidate.base_sk,
+                type_=candidate.type or "",
+                tenant_code=candidate.tenant_code or "",
+                code=candidate.code or "",
+            )
+        return following(candidate, base, context) if is_dirty(base, candidate) else None
+
+    def _base_of_partial(self, input: CommandPartialInput, version: int) -> CommandItem:
+        if version > VERSION_FIRST:
+            base = self._log.get(input.pk, input.sk, version)
+            if base is None:
+                latest = self._log.latest(input.pk, input.sk)
+                if latest is not None:  # the entity exists: the base is stale or unknown
+                    raise VersionConflictError(input.pk, input.sk, version, latest.version)
+        else:
+            base = self._log.latest(input.pk, input.sk)
+        if base is None:
+            raise NotFoundError(f"no command {input.pk} / {input.sk} to update partially")
+        return base
+
+
+def patch(input: CommandPartialInput, base: CommandItem) -> dict[str, Any]:
+    """The fields a partial input changes, as ``CommandItem`` field names (attributes
+    deep-merged into the base's)."""
+    changes: dict[str, Any] = {}
+    for name in input.model_fields_set - {"pk", "sk", "version", "attributes"}:
+        value = getattr(input, name)
+        if value is None and name in ("code", "name", "type"):
+            continue  # required fields cannot be cleared: None means "unchanged"
+        changes[name] = value
+    if "code" in changes:
+        validate_part("code", changes["code"])
+    if input.attributes is not None:
+        raw = input.attributes
+        if hasattr(raw, "model_dump"):
+            raw = raw.model_dump(mode="json", exclude_unset=True)
+        if not isinstance(raw, Mapping):
+            raise InterfaceError("partial attributes must be a mapping or a pydantic model")
+        changes["attributes"] = deep_merge(base.attributes or {}, raw)
+    return changes
+
+
+def first(candidate: CommandItem, context: InvokeContext) -> CommandItem:
+    """Version 1 of a new entity, with its creation audit fields."""
+    now = now_iso()
+    return replace(
+        candidate,
+        sk=add_version(candidate.sk, 1),
+        version=1,
+        request_id=context.request_id,
+        created_at=now,
+        created_by=context.user_id,
+        created_ip=context.source_ip,
+        updated_at=now,
+        updated_by=context.user_id,
+        updated_ip=context.source_ip,
+    )
+
+
+def following(candidate: CommandItem, base: CommandItem, context: InvokeContext) -> CommandItem:
+    """The version after ``base`` with ``candidate``'s state; creation fields kept."""
+    version = base.version + 1
+    return replace(
+        candidate,
+        sk=add_version(base.base_sk, version),
+        version=version,
+        request_id=context.request_id,
+        updated_at=now_iso(),
+        updated_by=context.user_id,
+        updated_ip=context.source_ip,
+        created_at=base.created_at,  # kept from version 1 on
+        created_by=base.created_by,
+        created_ip=base.created_ip,
+        extra={k: v for k, v in candidate.extra.items() if k not in _NOT_CARRIED},
+    )
+
+
+def check_context(pk: str, context: InvokeContext) -> None:
+    """Publishing acts for one tenant: an :class:`InvokeContext` whose tenant owns ``pk``."""
+    if not isinstance(context, InvokeContext):
+        raise InterfaceError(f"publishing needs the acting tenant's InvokeContext, got {context!r}")
+    validate_part("tenant code", context.tenant_code)
+    check_tenant(pk, context)
