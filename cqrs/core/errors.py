@@ -274,3 +274,8 @@ class SubtaskFailedError(IntegrityError):
 
 class InvalidSequenceFormatError(InterfaceError):
     """A sequence format template is malformed or uses an unknown token."""
+
+
+class InvalidSequenceItemError(InterfaceError):
+    """A stored sequence counter item without an attribute every counter has, or with one
+    of the wrong type."""

@@ -8,8 +8,8 @@ from typing import Any, Generic
 
 from pydantic import BaseModel, ValidationError
 
-from ..store.codec import Item
 from .errors import InvalidAttributesError
+from .items import Item
 from .records import AttrT, Command, DataRecord, HistoryRecord
 
 

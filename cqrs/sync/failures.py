@@ -24,13 +24,10 @@ as usual. Everything retrying cannot cure counts: a handler's exception, a
 version missing from the log, an item DynamoDB refuses (too large, invalid), a
 permanent or unclassified DynamoDB error.
 
-Records that are not commands at all (not parseable, or an invalid command image)
-are *rejected* by the synchronizer: acknowledged at once and kept here with the
-raw record and the reason (:meth:`SyncFailures.reject`, listed by
-:meth:`SyncFailures.rejected` and ``cqrs stuck``), with the ``record-rejected``
-alarm. Nothing here costs a
-request while sync succeeds; a row left by an entity that recovered on its own
-is dropped by the next :meth:`SyncFailures.failing`.
+Records that are not commands at all are *rejected* by the synchronizer and kept
+in the same table (:mod:`cqrs.sync.rejected`, ``SyncFailures.rejected_records``).
+Nothing here costs a request while sync succeeds; a row left by an entity that
+recovered on its own is dropped by the next :meth:`SyncFailures.failing`.
 """
 
 from __future__ import annotations

@@ -15,8 +15,11 @@ code acting on any tenant. Another tenant's context is a
 :class:`~cqrs.core.errors.MissingContextError`, both before any request.
 
 Modules: :mod:`.formats` (templates), :mod:`.models` (numbers, blocks,
-:class:`RotateBy`), :mod:`.periods` (time zone and fiscal year) and
-:mod:`.service` (:class:`SequenceService`, ``app.sequences``).
+:class:`RotateBy`), :mod:`.periods` (time zone and fiscal year), :mod:`.records`
+(the stored counter item, typed: the only module that spells its attribute names)
+and :mod:`.service` (:class:`SequenceService`, ``app.sequences``). The errors
+(:class:`InvalidSequenceFormatError`, :class:`InvalidSequenceItemError`) live in
+:mod:`cqrs.core.errors` and are re-exported here.
 
 Storage (the ``sequences`` system table)
 ----------------------------------------
@@ -36,7 +39,7 @@ Every number (and every block of :meth:`SequenceService.reserve`) costs exactly
 **one** ``UpdateItem``::
 
     ADD seq :n  SET tenantCode = …, updatedAt = …, createdAt = if_not_exists(createdAt, …)
-    ReturnValues = UPDATED_NEW
+    ReturnValues = ALL_NEW
 
 ``ADD`` starts an absent counter from 0. There is no read-modify-write, so
 concurrent callers never get the same number and the numbers of a period have no
@@ -76,7 +79,8 @@ characters, ``#`` or ``@``).
 
 from __future__ import annotations
 
-from .formats import DEFAULT_FORMAT, MAX_CODES, InvalidSequenceFormatError, SequenceFormat
+from ...core.errors import InvalidSequenceFormatError, InvalidSequenceItemError
+from .formats import DEFAULT_FORMAT, MAX_CODES, SequenceFormat
 from .models import RotateBy, SequenceBlock, SequenceNumber
 from .periods import Calendar
 from .service import MAX_RESERVE, SEQUENCE_PK_PREFIX, SequenceService
@@ -88,6 +92,7 @@ __all__ = [
     "SEQUENCE_PK_PREFIX",
     "Calendar",
     "InvalidSequenceFormatError",
+    "InvalidSequenceItemError",
     "RotateBy",
     "SequenceBlock",
     "SequenceFormat",

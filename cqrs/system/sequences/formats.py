@@ -1,7 +1,7 @@
 """Format templates: ``{token}`` / ``{token:width}`` placeholders, parsed and validated once.
 
 See :mod:`cqrs.system.sequences` for the tokens. Anything malformed is an
-:class:`InvalidSequenceFormatError` naming the template.
+:class:`~cqrs.core.errors.InvalidSequenceFormatError` naming the template.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ...core.errors import InterfaceError
+from ...core.errors import InvalidSequenceFormatError
 
 DEFAULT_FORMAT = "{prefix}{no}{postfix}"
 MAX_CODES = 5
@@ -29,10 +29,6 @@ TEXT_TOKENS = frozenset(
     {"type", "prefix", "postfix", *(f"code{i}" for i in range(1, MAX_CODES + 1))}
 )
 _PLACEHOLDER = re.compile(r"([a-z_][a-z0-9_]*)(?::([0-9]+))?")
-
-
-class InvalidSequenceFormatError(InterfaceError):
-    """A sequence format template is malformed or uses an unknown token."""
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
 
 from ...core.context import Scope
-from ...core.errors import ConfigurationError, InterfaceError, InvalidKeyError
+from ...core.errors import (
+    ConfigurationError,
+    InterfaceError,
+    InvalidKeyError,
+    InvalidSequenceFormatError,
+)
 from ...core.keys import KEY_SEPARATOR, check_tenant, validate_part
-from ...store import Conflict, Store, Update
-from .formats import DEFAULT_FORMAT, MAX_CODES, InvalidSequenceFormatError, SequenceFormat
+from ...store import Conflict, Store
+from .formats import DEFAULT_FORMAT, MAX_CODES, SequenceFormat
 from .models import RotateBy, SequenceBlock, SequenceNumber, parse_rotate_by
 from .periods import Calendar
+from .records import Attr, CounterItem, seq_of
 
 SEQUENCE_PK_PREFIX = "SEQ"
 #: Upper bound of ``count`` in :meth:`SequenceService.reserve` (every id is formatted).
@@ -24,17 +29,12 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class _Counter:
-    """One counter in one period, as a call names it (validated, tenant checked)."""
+    """One counter in one period, as a call names it (validated, tenant checked): its
+    stored item, and the issue time and fiscal year that decided the period."""
 
-    tenant_code: str
-    type_code: str
-    codes: tuple[str, ...]
-    rotate_by: RotateBy
-    rotate_value: str
+    item: CounterItem
     fiscal_year: int
     issued_at: datetime
-    pk: str
-    sk: str
 
 
 def _utc_now() -> datetime:
@@ -113,11 +113,9 @@ class SequenceService:
         DynamoDB failures raise :class:`~cqrs.core.errors.OperationalError`.
         """
         counter = self._counter(tenant_code, type_code, codes, rotate_by, now, context)
-        template = _template(fmt, prefix, postfix, len(counter.codes))
-        last = self._increment(counter, 1, context)
-        values = _values(counter, prefix, postfix)
-        formatted = template.render({**values, "no": last})
-        return SequenceNumber(**_fields(counter), number=last, formatted=formatted)
+        template = _template(fmt, prefix, postfix, len(counter.item.codes))
+        [number] = self._issue(counter, 1, template, prefix, postfix, context)
+        return number
 
     def reserve(
         self,
@@ -145,12 +143,8 @@ class SequenceService:
         if not 1 <= count <= MAX_RESERVE:
             raise InterfaceError(f"count must be between 1 and {MAX_RESERVE}, got {count}")
         counter = self._counter(tenant_code, type_code, codes, rotate_by, now, context)
-        template = _template(fmt, prefix, postfix, len(counter.codes))
-        last = self._increment(counter, count, context)
-        first = last - count + 1
-        values = _values(counter, prefix, postfix)
-        formatted = tuple(template.render({**values, "no": n}) for n in range(first, last + 1))
-        return SequenceBlock(**_fields(counter), first=first, last=last, formatted=formatted)
+        template = _template(fmt, prefix, postfix, len(counter.item.codes))
+        return self._issue(counter, count, template, prefix, postfix, context)
 
     def current(
         self,
@@ -166,9 +160,10 @@ class SequenceService:
         consistent ``GetItem``. For display only: never derive the next number from it.
         """
         counter = self._counter(tenant_code, type_code, codes, rotate_by, now, context)
-        key = {"pk": counter.pk, "sk": counter.sk}
-        item = self._store.get(self.table_name, key, consistent=True, attributes=("seq",))
-        return int(item["seq"]) if item is not None and "seq" in item else 0
+        key = counter.item.key
+        return seq_of(
+            self._store.get(self.table_name, key, consistent=True, attributes=(Attr.SEQ,))
+        )
 
     # -- key and period helpers --------------------------------------------------------
 
@@ -207,16 +202,37 @@ class SequenceService:
         issued_at = self._calendar.local(now if now is not None else self._clock())
         rotate_value = self._calendar.rotate_value(rotate, issued_at)
         pk, sk = self.key(tenant_code, type_code, codes_t, rotate_value)
-        return _Counter(
-            tenant_code=tenant_code,
-            type_code=type_code,
-            codes=codes_t,
-            rotate_by=rotate,
-            rotate_value=rotate_value,
-            fiscal_year=self._calendar.fiscal_year(issued_at),
-            issued_at=issued_at,
-            pk=pk,
-            sk=sk,
+        item = CounterItem(pk, sk, tenant_code, type_code, codes_t, rotate, rotate_value)
+        return _Counter(item, self._calendar.fiscal_year(issued_at), issued_at)
+
+    def _issue(
+        self,
+        counter: _Counter,
+        count: int,
+        template: SequenceFormat,
+        prefix: str,
+        postfix: str,
+        context: Scope,
+    ) -> SequenceBlock:
+        """Advance the counter by ``count``; the block of numbers it issued, formatted."""
+        last = self._increment(counter, count, context)
+        first = last - count + 1
+        values = _values(counter, prefix, postfix)
+        formatted = tuple(template.render({**values, "no": n}) for n in range(first, last + 1))
+        item = counter.item
+        return SequenceBlock(
+            tenant_code=item.tenant_code,
+            type_code=item.type_code,
+            codes=item.codes,
+            rotate_by=item.rotate_by,
+            rotate_value=item.rotate_value,
+            fiscal_year=counter.fiscal_year,
+            first=first,
+            last=last,
+            formatted=formatted,
+            issued_at=counter.issued_at,
+            pk=item.pk,
+            sk=item.sk,
         )
 
     def _increment(self, counter: _Counter, count: int, context: Scope) -> int:
@@ -224,25 +240,12 @@ class SequenceService:
         # Audit time is the clock's, even when ``now`` back- or post-dates the number.
         updated_at = self._calendar.local(self._clock()).astimezone(UTC)
         stamp = updated_at.isoformat(timespec="milliseconds")
-        update = (
-            Update()
-            .add(seq=count)
-            .set(
-                tenantCode=counter.tenant_code,
-                typeCode=counter.type_code,
-                codes=list(counter.codes),
-                rotateBy=counter.rotate_by.value,
-                rotateValue=counter.rotate_value,
-                updatedAt=stamp,
-                updatedBy=context.user_id,
-            )
-            .set_if_absent(createdAt=stamp)
-        )
-        key = {"pk": counter.pk, "sk": counter.sk}
-        result = self._store.update(self.table_name, key, update, returns="UPDATED_NEW")
+        update = counter.item.advance(count, at=stamp, by=context.user_id)
+        key = counter.item.key
+        result = self._store.update(self.table_name, key, update, returns="ALL_NEW")
         if isinstance(result, Conflict):  # pragma: no cover - the update has no condition
             raise AssertionError("an unconditional update cannot conflict")
-        return int(result.attributes["seq"])
+        return CounterItem.from_item(result.attributes).seq
 
 
 # -- module helpers --------------------------------------------------------------------------
@@ -289,21 +292,16 @@ def _template(
 
 def _values(counter: _Counter, prefix: str, postfix: str) -> dict[str, str | int]:
     """The values of every token but ``{no}``."""
-    issued_at = counter.issued_at
+    issued_at, item = counter.issued_at, counter.item
     values: dict[str, str | int] = {
         "year": issued_at.year,
         "yy": issued_at.year % 100,
         "month": issued_at.month,
         "day": issued_at.day,
         "fiscal_year": counter.fiscal_year,
-        "type": counter.type_code,
+        "type": item.type_code,
         "prefix": prefix,
         "postfix": postfix,
     }
-    values.update({f"code{i}": code for i, code in enumerate(counter.codes, start=1)})
+    values.update({f"code{i}": code for i, code in enumerate(item.codes, start=1)})
     return values
-
-
-def _fields(counter: _Counter) -> dict[str, Any]:
-    """The fields a :class:`SequenceNumber` or :class:`SequenceBlock` shares with it."""
-    return {f.name: getattr(counter, f.name) for f in fields(counter)}

@@ -20,12 +20,19 @@ then name the user ``system``). Another tenant's context is a
 :class:`~cqrs.core.errors.TenantMismatchError`, no context a
 :class:`~cqrs.core.errors.MissingContextError`, both before any request.
 
-Modules: :mod:`.models` (what is stored and read), :mod:`.values` (inputs,
-progress and results DynamoDB can store), :mod:`.items` (keys and new items),
-:mod:`.conditions` (the states a write requires, by name), :mod:`.writes` (the
-conditional writes), :mod:`.machine` and :mod:`.subtasks` (the state machine),
-:mod:`.consumer` (stream records), :mod:`.handlers`, :mod:`.ulid` and
-:mod:`.service` (:class:`TaskService`, ``app.tasks``).
+Modules: :mod:`.models` (what callers and handlers read), :mod:`.values` (inputs,
+progress and results DynamoDB can store, typed :data:`JsonValue`), :mod:`.records`
+(the typed record of a stored task, ``from_item``/``to_item``: the only module that
+spells stored attribute names), :mod:`.changes` (what a transition writes),
+:mod:`.items` (keys and new tasks), :mod:`.conditions` (the states a write
+requires, by name), :mod:`.writes` (the conditional writes), :mod:`.machine` and
+:mod:`.subtasks` (the state machine), :mod:`.consumer` (stream records),
+:mod:`.handlers`, :mod:`.ulid` and :mod:`.service` (:class:`TaskService`, ``app.tasks``).
+
+The errors live in :mod:`cqrs.core.errors` and are re-exported here:
+:class:`PermanentTaskError` (raised by handlers; a plain ``Exception``),
+:class:`InvalidTaskInputError`, :class:`TaskLeaseLostError`, and the errors stored
+on a task: ``TaskLeaseExpiredError``, ``NoTaskHandlerError``, ``SubtaskFailedError``.
 
 Storage (the ``tasks`` system table, with a NEW_AND_OLD_IMAGES stream)
 ----------------------------------------------------------------------
@@ -51,7 +58,8 @@ are dumped, dates and other JSON-able leaves become JSON text). Anything
 DynamoDB cannot store (NaN, ±infinity, numbers beyond 38 digits or its range,
 map keys that are not strings, nesting deeper than 32 levels, empty or mixed
 sets) is an :class:`InvalidTaskInputError` before any write; a result that
-cannot be stored fails its attempt permanently (:class:`PermanentTaskError`).
+cannot be stored fails its attempt permanently (:class:`PermanentTaskError`). A
+stored item that is not a well-formed task is an :class:`InvalidTaskItemError`.
 
 Lifecycle
 ---------
@@ -63,8 +71,8 @@ Lifecycle
               attempt failed, attempts < maxAttempts
 
 Every transition is one conditional write whose condition names the state it
-leaves (:mod:`.conditions`): ``still_in(item)`` (the status and attempts it
-saw), plus ``still_leased(item)`` (the lease it saw) when reclaiming.
+leaves (:mod:`.conditions`): ``still_in(task)`` (the status and attempts it
+saw), plus ``still_leased(task)`` (the lease it saw) when reclaiming.
 ``attempts`` is incremented by the claim (QUEUED → PROCESSING) and never
 decreases, so each (status, attempts) pair occurs once in a task's life: a
 stream record that is redelivered, duplicated or stale names a state the task
@@ -184,8 +192,9 @@ lease expires and a sweep reclaims it.
 
 from __future__ import annotations
 
-from .errors import (
+from ...core.errors import (
     InvalidTaskInputError,
+    InvalidTaskItemError,
     NoTaskHandlerError,
     PermanentTaskError,
     SubtaskFailedError,
@@ -205,12 +214,15 @@ from .models import (
 )
 from .service import TaskService
 from .ulid import UlidFactory, encode_ulid
+from .values import JsonValue
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_MAX_ATTEMPTS",
     "TASK_PK_PREFIX",
     "InvalidTaskInputError",
+    "InvalidTaskItemError",
+    "JsonValue",
     "NoTaskHandlerError",
     "PermanentTaskError",
     "SubtaskFailedError",

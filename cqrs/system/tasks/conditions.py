@@ -7,39 +7,37 @@ fails it and has no effect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from ...store import Condition, absent, equals, one_of, present
 from .models import TaskStatus
+from .records import Attr, TaskRecord
 
 
-def still_in(item: Mapping[str, Any]) -> Condition:
-    """The task still has the ``status`` and ``attempts`` of ``item``."""
-    return equals("status", item["status"]) & equals("attempts", int(item["attempts"]))
+def still_in(task: TaskRecord) -> Condition:
+    """The task still has the ``status`` and ``attempts`` of ``task``."""
+    return equals(Attr.STATUS, task.status.value) & equals(Attr.ATTEMPTS, task.attempts)
 
 
-def still_leased(item: Mapping[str, Any]) -> Condition:
-    """:func:`still_in` ``item``, and nobody renewed or reclaimed its lease since."""
-    lease = item.get("leaseUntil")
-    held = absent("leaseUntil") if lease is None else equals("leaseUntil", lease)
-    return still_in(item) & held
+def still_leased(task: TaskRecord) -> Condition:
+    """:func:`still_in` ``task``, and nobody renewed or reclaimed its lease since."""
+    lease = task.lease_until
+    held = absent(Attr.LEASE_UNTIL) if lease is None else equals(Attr.LEASE_UNTIL, lease)
+    return still_in(task) & held
 
 
 def fan_out_pending() -> Condition:
     """The parent still carries the inputs of its sub-tasks."""
-    return present("subtaskInputs")
+    return present(Attr.SUBTASK_INPUTS)
 
 
-def counters_unchanged(parent: Mapping[str, Any]) -> Condition:
+def counters_unchanged(parent: TaskRecord) -> Condition:
     """The parent still has the ``status`` and sub-task counters of ``parent``."""
     return (
-        equals("status", parent["status"])
-        & equals("succeeded", int(parent["succeeded"]))
-        & equals("failed", int(parent["failed"]))
+        equals(Attr.STATUS, parent.status.value)
+        & equals(Attr.SUCCEEDED, parent.succeeded)
+        & equals(Attr.FAILED, parent.failed)
     )
 
 
 def parent_open() -> Condition:
     """The parent has not ended: it can still count its sub-tasks."""
-    return one_of("status", (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value))
+    return one_of(Attr.STATUS, (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value))

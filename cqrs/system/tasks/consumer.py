@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ...core.errors import is_retryable
 from ...store import Item
-from .items import is_task_item
+from .records import Attr, is_task_item
 
 if TYPE_CHECKING:
     from ...store.stream_records import StreamRecord
@@ -23,8 +23,9 @@ logger = logging.getLogger("cqrs.system.tasks")
 
 
 def consume(records: Sequence[StreamRecord], step: Callable[[Item], object]) -> list[str]:
-    """Call ``step`` on the last new image of each task in ``records``; return the
-    sequence numbers of the records whose error is transient."""
+    """Call ``step`` on the last new image of each task in ``records`` (an item: ``step``
+    reads it, so that a malformed image fails like any step); return the sequence numbers
+    of the records whose error is transient."""
     failed: list[str] = []
     for record, image in latest_images(records):
         try:
@@ -33,14 +34,14 @@ def consume(records: Sequence[StreamRecord], step: Callable[[Item], object]) -> 
             if is_retryable(exc):
                 logger.warning(
                     "task %s / %s: record %s failed, to be retried: %r",
-                    image["pk"], image["sk"], record.sequence_number, exc,
+                    image[Attr.PK], image[Attr.SK], record.sequence_number, exc,
                 )  # fmt: skip
                 failed.append(record.sequence_number)
             else:
                 logger.error(
                     "task %s / %s: record %s failed permanently and is acknowledged "
                     "(a sweep repairs the task once the cause is fixed): %r",
-                    image["pk"], image["sk"], record.sequence_number, exc,
+                    image[Attr.PK], image[Attr.SK], record.sequence_number, exc,
                     exc_info=exc,
                 )  # fmt: skip
     return failed
@@ -54,7 +55,7 @@ def latest_images(records: Sequence[StreamRecord]) -> list[tuple[StreamRecord, I
         image = record.new_image
         if image is None or not is_task_item(image):
             continue
-        key = (image["pk"], image["sk"])
+        key = (image[Attr.PK], image[Attr.SK])
         latest.pop(key, None)  # keep the order of each task's last record
         latest[key] = (record, image)
     return list(latest.values())

@@ -1,10 +1,14 @@
-"""Task handlers: registered per task type, resolved (and built once) when a task runs."""
+"""Task handlers: registered per task type, resolved (and built once) when a task runs.
+
+``Task[Any]`` is the one ``Any`` here: a handler is typed with its own input model
+(``Task[CsvImport]``), and only ``Any`` accepts every such handler.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from pydantic import BaseModel
 
@@ -16,9 +20,18 @@ from .models import Task
 class TaskHandler(Protocol):
     """A handler class: built once by the app's injector, then ``run`` per attempt."""
 
-    def run(self, task: Task[Any]) -> Any:
+    def run(self, task: Task[Any]) -> object:
         """Do the work; return a JSON-able result (or a pydantic model)."""
         ...
+
+
+#: A handler function: ``f(task) -> result``.
+HandlerFunction: TypeAlias = Callable[[Task[Any]], object]
+#: What can be registered: a function, a handler class (built on first use) or an object
+#: with ``run``.
+HandlerTarget: TypeAlias = HandlerFunction | type[TaskHandler] | TaskHandler
+#: Builds a handler class (the app's injector).
+HandlerBuilder: TypeAlias = Callable[[type[TaskHandler]], TaskHandler]
 
 
 @dataclass
@@ -26,20 +39,20 @@ class HandlerSpec:
     """A registered handler: a function, a class with ``run`` or an object with ``run``."""
 
     task_type: str
-    target: Any
+    target: HandlerTarget
     input_model: type[BaseModel] | None
-    instance: Any = None
+    instance: TaskHandler | None = None
 
 
 class Handlers:
     """The handlers of one task service; ``build`` makes instances of handler classes."""
 
-    def __init__(self, build: Callable[[type[Any]], Any]) -> None:
+    def __init__(self, build: HandlerBuilder) -> None:
         self._build = build
         self._specs: dict[str, HandlerSpec] = {}
 
     def register(
-        self, task_type: str, target: Any, input_model: type[BaseModel] | None = None
+        self, task_type: str, target: HandlerTarget, input_model: type[BaseModel] | None = None
     ) -> None:
         """Register the handler of ``task_type`` (once per type)."""
         validate_part("task type", task_type)
@@ -66,14 +79,16 @@ class Handlers:
         """The task types with a registered handler."""
         return sorted(self._specs)
 
-    def resolve(self, spec: HandlerSpec) -> Callable[[Task[Any]], Any]:
+    def resolve(self, spec: HandlerSpec) -> HandlerFunction:
         """The callable that runs one attempt (a handler class is built on first use)."""
         target = spec.target
         if isinstance(target, type):
             if spec.instance is None:
                 spec.instance = self._build(target)
-            run: Callable[[Task[Any]], Any] = spec.instance.run
-            return run
-        method = getattr(target, "run", None)
-        fn: Callable[[Task[Any]], Any] = method if callable(method) else target
-        return fn
+            return spec.instance.run
+        method: HandlerFunction | None = getattr(target, "run", None)
+        if callable(method):
+            return method
+        if not callable(target):  # pragma: no cover - refused by register
+            raise ProgrammingError(f"handler for {spec.task_type!r} is not callable")
+        return target

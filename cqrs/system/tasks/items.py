@@ -1,15 +1,16 @@
-"""Task keys and the items that are written new: a task (or parent) and a sub-task."""
+"""Task keys and the tasks that are written new: a task (or parent) and a sub-task."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
 
 from ...core.context import Scope
 from ...core.errors import InvalidKeyError
 from ...core.keys import KEY_SEPARATOR, validate_part
-from ...store import Item
 from .models import TASK_PK_PREFIX, TaskStatus
+from .records import TaskRecord
+from .values import JsonValue
 
 
 def task_pk(tenant_code_or_pk: str) -> tuple[str, str]:
@@ -40,88 +41,59 @@ def new_task(
     tenant_code: str,
     task_type: str,
     name: str,
-    input: Any,
+    input: JsonValue,
     max_attempts: int,
     now: str,
     context: Scope,
-) -> Item:
-    """The item of a new task in CREATED (``None`` values are not stored)."""
-    return {
-        "pk": pk,
-        "sk": sk,
-        "id": f"{pk}{KEY_SEPARATOR}{sk}",
-        "tenantCode": tenant_code,
-        "taskType": task_type,
-        "name": name,
-        "status": TaskStatus.CREATED.value,
-        "input": input,
-        "attempts": 0,
-        "maxAttempts": max_attempts,
-        "createdAt": now,
-        "updatedAt": now,
-        "createdBy": context.user_id,
-        "createdIp": context.source_ip,
-        "requestId": context.request_id,
-    }
-
-
-def as_parent(item: Item, subtask_inputs: Sequence[Any]) -> Item:
-    """``item`` as the parent of one sub-task per input, with its counters at zero."""
-    return {
-        **item,
-        "subtaskCount": len(subtask_inputs),
-        "subtaskInputs": list(subtask_inputs),
-        "succeeded": 0,
-        "failed": 0,
-        "running": 0,
-    }
-
-
-def new_subtask(parent: Mapping[str, Any], index: int, input: Any, now: str) -> Item:
-    """The item of sub-task ``index`` of ``parent``, in QUEUED (the fan-out queues it)."""
-    sk = f"{parent['sk']}{KEY_SEPARATOR}{index}"
-    return {
-        "pk": parent["pk"],
-        "sk": sk,
-        "id": f"{parent['pk']}{KEY_SEPARATOR}{sk}",
-        "tenantCode": parent["tenantCode"],
-        "taskType": parent["taskType"],
-        "name": parent["name"],
-        "status": TaskStatus.QUEUED.value,
-        "input": input,
-        "attempts": 0,
-        "maxAttempts": parent["maxAttempts"],
-        "parentSk": parent["sk"],
-        "subtaskIndex": index,
-        "createdAt": now,
-        "updatedAt": now,
-        "createdBy": parent.get("createdBy"),
-        "createdIp": parent.get("createdIp"),
-        "requestId": parent.get("requestId"),
-    }
-
-
-def is_task_item(item: Mapping[str, Any]) -> bool:
-    """Whether a stream image is a task item (not some other item in the table)."""
-    pk = item.get("pk")
-    return (
-        isinstance(pk, str)
-        and pk.startswith(TASK_PK_PREFIX + KEY_SEPARATOR)
-        and "status" in item
-        and "taskType" in item
-        and "attempts" in item
+) -> TaskRecord:
+    """A new task in CREATED (a ``None`` input is not stored)."""
+    return TaskRecord(
+        pk=pk,
+        sk=sk,
+        tenant_code=tenant_code,
+        task_type=task_type,
+        name=name,
+        status=TaskStatus.CREATED,
+        input=input,
+        attempts=0,
+        max_attempts=max_attempts,
+        created_at=now,
+        updated_at=now,
+        created_by=context.user_id,
+        created_ip=context.source_ip,
+        request_id=context.request_id,
     )
 
 
-def children_done(parent: Mapping[str, Any]) -> bool:
-    """Whether every sub-task of ``parent`` has ended, by its counters."""
-    done = int(parent.get("succeeded", 0)) + int(parent.get("failed", 0))
-    return done >= int(parent["subtaskCount"])
+def as_parent(task: TaskRecord, subtask_inputs: Sequence[JsonValue]) -> TaskRecord:
+    """``task`` as the parent of one sub-task per input, with its counters at zero."""
+    return replace(
+        task,
+        subtask_count=len(subtask_inputs),
+        subtask_inputs=tuple(subtask_inputs),
+        succeeded=0,
+        failed=0,
+        running=0,
+    )
 
 
-def error_of(exc: BaseException, attempt: int | None) -> dict[str, Any]:
-    """The stored ``error`` of a failed attempt: the exception's type and message."""
-    error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc) or repr(exc)}
-    if attempt is not None:
-        error["attempt"] = attempt
-    return error
+def new_subtask(parent: TaskRecord, index: int, input: JsonValue, now: str) -> TaskRecord:
+    """Sub-task ``index`` of ``parent``, in QUEUED (the fan-out queues it)."""
+    return TaskRecord(
+        pk=parent.pk,
+        sk=f"{parent.sk}{KEY_SEPARATOR}{index}",
+        tenant_code=parent.tenant_code,
+        task_type=parent.task_type,
+        name=parent.name,
+        status=TaskStatus.QUEUED,
+        input=input,
+        attempts=0,
+        max_attempts=parent.max_attempts,
+        parent_sk=parent.sk,
+        subtask_index=index,
+        created_at=now,
+        updated_at=now,
+        created_by=parent.created_by,
+        created_ip=parent.created_ip,
+        request_id=parent.request_id,
+    )

@@ -50,7 +50,10 @@ class TaskError(_Camel):
 class Task(_Camel, Generic[InputT]):
     """A task as stored. Handlers get ``Task[<input_model>]``, readers ``Task[Any]``.
 
-    A handler may call :meth:`report_progress` on the task it receives.
+    A handler may call :meth:`report_progress` on the task it receives. ``result`` and
+    ``progress`` are the handler's values as stored (see
+    :data:`~cqrs.system.tasks.values.JsonValue`); they are typed ``Any`` so that readers
+    can use them without narrowing first.
     """
 
     pk: str
@@ -61,7 +64,7 @@ class Task(_Camel, Generic[InputT]):
     name: str
     status: TaskStatus
     #: A ``None`` input is not stored; the default is validated like a stored one.
-    input: InputT = Field(default=cast(Any, None), validate_default=True)
+    input: InputT = Field(default=cast(InputT, None), validate_default=True)
     result: Any = None
     error: TaskError | None = None
     progress: Any = None
@@ -82,7 +85,7 @@ class Task(_Camel, Generic[InputT]):
     created_ip: str | None = None
     request_id: str | None = None
 
-    _reporter: Callable[[Any], None] | None = PrivateAttr(default=None)
+    _reporter: Callable[[object], None] | None = PrivateAttr(default=None)
 
     @property
     def is_parent(self) -> bool:
@@ -94,12 +97,12 @@ class Task(_Camel, Generic[InputT]):
         """Whether this task is a sub-task of another."""
         return self.parent_sk is not None
 
-    def report_progress(self, progress: Any) -> None:
+    def report_progress(self, progress: object) -> None:
         """Store ``progress`` (any JSON-able value) on the task and renew the lease.
 
         Only the handler running this attempt can call it. One ``UpdateItem``.
-        Raises :class:`~cqrs.system.tasks.InvalidTaskInputError` (before any write) for a
-        value DynamoDB cannot store, :class:`~cqrs.system.tasks.TaskLeaseLostError` if the
+        Raises :class:`~cqrs.core.errors.InvalidTaskInputError` (before any write) for a
+        value DynamoDB cannot store, :class:`~cqrs.core.errors.TaskLeaseLostError` if the
         task was reclaimed meanwhile.
         """
         if self._reporter is None:

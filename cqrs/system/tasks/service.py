@@ -14,9 +14,9 @@ from ...core.context import Scope
 from ...core.errors import ConditionFailedError, InterfaceError
 from ...core.keys import KEY_SEPARATOR, check_tenant, validate_part
 from ...read.cursor import decode_cursor, encode_cursor
-from ...store import Condition, Store, absent, begins_with, equals, one_of
+from ...store import Condition, Item, Store, absent, begins_with, equals, one_of
 from . import consumer
-from .handlers import Handlers
+from .handlers import HandlerBuilder, Handlers, HandlerTarget
 from .items import as_parent, check_task_sk, new_task, task_pk
 from .machine import TaskMachine
 from .models import (
@@ -27,9 +27,10 @@ from .models import (
     TaskPage,
     TaskStatus,
 )
+from .records import Attr, TaskRecord
 from .timing import Timing, iso
 from .ulid import UlidFactory
-from .values import storable
+from .values import JsonValue, storable
 from .writes import TaskWrites
 
 if TYPE_CHECKING:
@@ -37,10 +38,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cqrs.system.tasks")
 
-H = TypeVar("H")
+H = TypeVar("H", bound=HandlerTarget)
 
 _UNFINISHED = one_of(
-    "status", (TaskStatus.CREATED.value, TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
+    Attr.STATUS, (TaskStatus.CREATED.value, TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
 )
 
 
@@ -56,7 +57,7 @@ class TaskService:
         store: Store,
         table_name: str,
         *,
-        build: Callable[[type[Any]], Any] | None = None,
+        build: HandlerBuilder | None = None,
         clock: Callable[[], float] = time.time,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -103,7 +104,7 @@ class TaskService:
         return register
 
     def register(
-        self, task_type: str, target: Any, *, input_model: type[BaseModel] | None = None
+        self, task_type: str, target: HandlerTarget, *, input_model: type[BaseModel] | None = None
     ) -> None:
         """Register the handler of ``task_type``: a function, a class or an object with ``run``.
 
@@ -122,9 +123,9 @@ class TaskService:
         self,
         tenant_code: str,
         task_type: str,
-        input: Any = None,
+        input: object = None,
         *,
-        subtasks: Sequence[Any] | None = None,
+        subtasks: Sequence[object] | None = None,
         name: str | None = None,
         max_attempts: int | None = None,
         context: Scope,
@@ -149,7 +150,7 @@ class TaskService:
         children = None if subtasks is None else _subtask_inputs(subtasks, model)
         pk, _ = task_pk(tenant_code)
         sk = f"{task_type}{KEY_SEPARATOR}{self._ulid()}"
-        item = new_task(
+        task = new_task(
             pk,
             sk,
             tenant_code=tenant_code,
@@ -161,10 +162,10 @@ class TaskService:
             context=context,
         )
         if children is not None:
-            item = as_parent(item, children)
-        if not self._writes.put_new(item):
+            task = as_parent(task, children)
+        if not self._writes.put_new(task):
             raise ConditionFailedError(f"{self.table_name}: task {pk} / {sk} exists already")
-        return Task[Any].model_validate(item)
+        return _public(task.to_item())
 
     # -- reading ---------------------------------------------------------------------
 
@@ -174,8 +175,9 @@ class TaskService:
         """One task (or sub-task) by ``(tenant_code, sk)`` or ``(pk, sk)``, or ``None``."""
         pk = self._scoped_pk(tenant_code_or_pk, context)
         check_task_sk(sk)
-        item = self._store.get(self.table_name, {"pk": pk, "sk": sk}, consistent=consistent)
-        return Task[Any].model_validate(item) if item is not None else None
+        key = {Attr.PK: pk, Attr.SK: sk}
+        item = self._store.get(self.table_name, key, consistent=consistent)
+        return _public(item) if item is not None else None
 
     def list(
         self,
@@ -199,9 +201,9 @@ class TaskService:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InterfaceError(f"limit must be an int >= 1, got {limit!r}")
         prefix = None if task_type is None else task_type + KEY_SEPARATOR
-        key: Condition = equals("pk", pk)
+        key: Condition = equals(Attr.PK, pk)
         if prefix is not None:
-            key = key & begins_with("sk", prefix)
+            key = key & begins_with(Attr.SK, prefix)
         # A cursor is a position inside one partition: refuse one from another tenant (or
         # task type) instead of handing it to DynamoDB (engines differ on foreign keys).
         page = self._store.query_page(
@@ -209,10 +211,10 @@ class TaskService:
             key,
             limit=limit,
             start=decode_cursor(cursor, pk, prefix) if cursor else None,
-            filter=None if include_subtasks else absent("parentSk"),
+            filter=None if include_subtasks else absent(Attr.PARENT_SK),
             descending=True,
         )
-        items = [Task[Any].model_validate(i) for i in page.items]
+        items = [_public(i) for i in page.items]
         return TaskPage(items=items, cursor=encode_cursor(page.last_key))
 
     def subtasks(
@@ -221,9 +223,9 @@ class TaskService:
         """Every sub-task of the parent task ``sk``, by index."""
         pk = self._scoped_pk(tenant_code_or_pk, context)
         check_task_sk(sk)
-        key = equals("pk", pk) & begins_with("sk", sk + KEY_SEPARATOR)
+        key = equals(Attr.PK, pk) & begins_with(Attr.SK, sk + KEY_SEPARATOR)
         items = self._store.query(self.table_name, key)
-        tasks = [Task[Any].model_validate(i) for i in items if "subtaskIndex" in i]
+        tasks = [_public(i) for i in items if Attr.SUBTASK_INDEX in i]
         return sorted(tasks, key=lambda t: t.subtask_index or 0)
 
     # -- driving ---------------------------------------------------------------------
@@ -236,7 +238,7 @@ class TaskService:
         Registered with the synchronizer by ``app.tasks``; handler errors are not
         failures here (they are stored on the task).
         """
-        return consumer.consume(records, lambda image: self._machine.step(image, run=True))
+        return consumer.consume(records, lambda image: self._machine.step_item(image, run=True))
 
     def sweep(self, tenant_code: str, *, stale_after: float = 300.0, context: Scope) -> SweepReport:
         """Repair a tenant's stuck tasks; never runs a handler. Run it periodically.
@@ -251,16 +253,17 @@ class TaskService:
         pk = self._scoped_pk(tenant_code, context)
         report = SweepReport()
         cutoff = iso(self._timing.now_ms() - int(stale_after * 1000))
-        unfinished = list(self._store.query(self.table_name, equals("pk", pk), filter=_UNFINISHED))
-        for item in unfinished:
+        query = self._store.query(self.table_name, equals(Attr.PK, pk), filter=_UNFINISHED)
+        for item in list(query):
             report.examined += 1
-            waiting = item["status"] in (TaskStatus.CREATED, TaskStatus.QUEUED)
-            if waiting and str(item.get("updatedAt", "")) > cutoff:
-                continue  # its stream record is probably still on its way
             try:
-                report.writes += self._machine.step(item, run=False)
+                task = TaskRecord.from_item(item)
+                waiting = task.status in (TaskStatus.CREATED, TaskStatus.QUEUED)
+                if waiting and task.updated_at > cutoff:
+                    continue  # its stream record is probably still on its way
+                report.writes += self._machine.step(task, run=False)
             except Exception as exc:
-                logger.exception("sweep of %s / %s failed", item["pk"], item["sk"])
+                logger.exception("sweep of %s / %s failed", item[Attr.PK], item[Attr.SK])
                 report.errors.append(exc)
         return report
 
@@ -270,7 +273,12 @@ class TaskService:
         return pk
 
 
-def _subtask_inputs(subtasks: Sequence[Any], model: type[BaseModel] | None) -> list[Any]:
+def _public(item: Item) -> Task[Any]:
+    """A stored task as callers read it (its input as stored, not validated)."""
+    return Task[Any].model_validate(item)
+
+
+def _subtask_inputs(subtasks: Sequence[object], model: type[BaseModel] | None) -> list[JsonValue]:
     if isinstance(subtasks, str | bytes) or not isinstance(subtasks, Sequence):
         raise InterfaceError("subtasks must be a list of sub-task inputs")
     if not subtasks:

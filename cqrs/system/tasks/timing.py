@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 
 @dataclass
@@ -24,13 +23,12 @@ class Timing:
         return iso(self.now_ms())
 
     def lease_from(self, now_ms: int) -> int:
-        """The ``leaseUntil`` of an attempt claimed or renewed at ``now_ms``."""
+        """The lease (epoch ms) of an attempt claimed or renewed at ``now_ms``."""
         return now_ms + int(self.lease_seconds * 1000)
 
-    def lease_expired(self, item: Mapping[str, Any]) -> bool:
-        """Whether the lease of a task item ran out (or it has none)."""
-        lease = item.get("leaseUntil")
-        return lease is None or int(lease) < self.now_ms()
+    def lease_expired(self, lease_until: int | None) -> bool:
+        """Whether a task's lease (epoch ms) ran out, or it has none."""
+        return lease_until is None or lease_until < self.now_ms()
 
 
 def iso(ms: int) -> str:

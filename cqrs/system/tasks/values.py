@@ -6,30 +6,37 @@ mode) and any other leaf (a date, a UUID, an enum …) becomes its JSON form.
 Then the store's codec checks what DynamoDB would refuse (NaN, ±infinity, more
 than 38 digits, out-of-range magnitudes, map keys that are not strings, nesting
 deeper than 32 levels, empty or mixed sets): every refusal is an
-:class:`~cqrs.system.tasks.InvalidTaskInputError` with the codec's error as ``cause``.
+:class:`~cqrs.core.errors.InvalidTaskInputError` with the codec's error as ``cause``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from decimal import Decimal
-from typing import Any
+from typing import TypeAlias
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from ...core.errors import InvalidValueError
+from ...core.errors import InvalidTaskInputError, InvalidValueError
 from ...store import to_wire
 from ...store.codec import MAX_DEPTH
-from .errors import InvalidTaskInputError
+
+#: A user's value as a task stores it (input, sub-task input, progress, result): JSON,
+#: plus what DynamoDB also stores (``Decimal``, bytes and sets of one kind). Reading
+#: gives numbers back as ``int`` or ``float``.
+JsonValue: TypeAlias = (
+    "bool | int | float | Decimal | str | bytes | bytearray | list[JsonValue]"
+    " | dict[str, JsonValue] | set[str | int | float | Decimal | bytes] | None"
+)
 
 _STORED_AS_IS = (type(None), bool, str, int, float, Decimal, bytes, bytearray)
 
 
-def storable(value: Any, what: str, model: type[BaseModel] | None = None) -> Any:
+def storable(value: object, what: str, model: type[BaseModel] | None = None) -> JsonValue:
     """``value`` as a plain value DynamoDB can store, validated by ``model`` if given.
 
-    Raises :class:`~cqrs.system.tasks.InvalidTaskInputError` naming ``what``.
+    Raises :class:`~cqrs.core.errors.InvalidTaskInputError` naming ``what``.
     """
     try:
         plain = _plain(value, what, 1)
@@ -48,7 +55,7 @@ def storable(value: Any, what: str, model: type[BaseModel] | None = None) -> Any
     return plain
 
 
-def _plain(value: Any, what: str, depth: int) -> Any:
+def _plain(value: object, what: str, depth: int) -> JsonValue:
     """Containers rebuilt, models dumped, other leaves made JSON-able; no values changed."""
     if isinstance(value, _STORED_AS_IS):
         return value
@@ -62,4 +69,5 @@ def _plain(value: Any, what: str, depth: int) -> Any:
         return [_plain(v, f"{what}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, Set):
         return set(value)  # the codec checks that it is non-empty and of one kind
-    return to_jsonable_python(value)
+    leaf: JsonValue = to_jsonable_python(value)
+    return leaf
