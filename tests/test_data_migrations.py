@@ -17,7 +17,6 @@ from cqrs import SYSTEM, CommandInput, CommandPartialInput, ConfigurationError, 
 from cqrs.cli import main
 from cqrs.core.errors import AccessDeniedError, TableNotFoundError
 from cqrs.core.settings import Settings
-from cqrs.progress import ProgressPrinter, progress
 from cqrs.store.codec import from_wire_item as deserialize
 from cqrs.store.codec import to_wire_item as serialize
 from cqrs.system.data_migrations import (
@@ -30,6 +29,7 @@ from cqrs.system.data_migrations import (
     discover,
     run_migrations,
 )
+from cqrs.system.data_migrations.progress import LineProgress, line_progress, track
 from cqrs.testing import REGION
 
 REPO = Path(__file__).resolve().parent.parent
@@ -370,9 +370,45 @@ def test_progress_of_a_failing_migration_is_closed_as_stopped(
     stream = io.StringIO()
 
     with pytest.raises(MigrationFailedError, match="bad row"):
-        run_migrations(cqrs_app, tmp_path, echo=quiet, progress_stream=stream)
+        run_migrations(cqrs_app, tmp_path, echo=quiet, progress_bars=line_progress(stream))
 
     assert stream.getvalue().splitlines()[-1].startswith("rows: stopped after 3 in ")
+
+
+class RecordingBar:
+    """A progress bar that records what it was told."""
+
+    def __init__(self, total: int | None, label: str) -> None:
+        self.total, self.label, self.count, self.closed = total, label, 0, None
+
+    def advance(self, n: int = 1) -> None:
+        self.count += n
+
+    def close(self, *, stopped: bool = False) -> None:
+        self.closed = "stopped" if stopped else "done"
+
+
+def test_progress_bars_are_injected(cqrs_app: Cqrs, tmp_path: Path) -> None:
+    body = """
+    def up(ctx):
+        for _ in ctx.progress(range(4), label="rows"):
+            pass
+        for _ in ctx.progress(iter([1, 2]), total=5):
+            pass
+    """
+    write(tmp_path, "0001_counted.py", body)
+    bars: list[RecordingBar] = []
+
+    def factory(total: int | None, label: str) -> RecordingBar:
+        bars.append(RecordingBar(total, label))
+        return bars[-1]
+
+    run_migrations(cqrs_app, tmp_path, echo=quiet, progress_bars=factory)
+
+    assert [(b.label, b.total, b.count, b.closed) for b in bars] == [
+        ("rows", 4, 4, "done"),
+        ("0001_counted", 5, 2, "done"),  # the label defaults to the migration id
+    ]
 
 
 # -- the example migration ---------------------------------------------------------
@@ -544,13 +580,14 @@ class Clock:
         return self.now
 
 
-def test_progress_prints_a_line_every_ten_percent_when_not_a_tty() -> None:
+def test_progress_prints_a_line_every_ten_percent() -> None:
     stream, clock = io.StringIO(), Clock()
-    printer = ProgressPrinter(20, "rows", stream=stream, tty=False, clock=clock)
+    printer = LineProgress(20, "rows", stream=stream, clock=clock)
     for _ in range(20):
         clock.now += 0.5
         printer.advance()
     printer.close()
+    printer.close()  # once only
 
     lines = stream.getvalue().splitlines()
     assert len(lines) == 10 + 1  # 10%, 20% … 100%, then the final line
@@ -560,7 +597,7 @@ def test_progress_prints_a_line_every_ten_percent_when_not_a_tty() -> None:
 
 def test_progress_without_a_total_prints_every_few_seconds() -> None:
     stream, clock = io.StringIO(), Clock()
-    printer = ProgressPrinter(label="scan", stream=stream, tty=False, every_seconds=5, clock=clock)
+    printer = LineProgress(label="scan", stream=stream, every_seconds=5, clock=clock)
     for _ in range(12):
         clock.now += 1
         printer.advance()
@@ -568,21 +605,24 @@ def test_progress_without_a_total_prints_every_few_seconds() -> None:
     assert stream.getvalue().splitlines() == ["scan: 5 done 1.0/s", "scan: 10 done 1.0/s"]
 
 
-def test_progress_rewrites_one_line_on_a_tty_and_holds_an_estimate_below_100() -> None:
+def test_progress_holds_an_estimate_below_100() -> None:
     stream, clock = io.StringIO(), Clock()
-    printer = ProgressPrinter(2, "rows", stream=stream, tty=True, clock=clock)
+    printer = LineProgress(2, "rows", stream=stream, clock=clock)
     for _ in range(3):  # the total was an estimate: one more row than expected
         clock.now += 1
         printer.advance()
     assert printer.render() == "rows: 3/2 (99%) 1.0/s"
     printer.close()
-
-    text = stream.getvalue()
-    assert text.count("\n") == 1 and text.endswith("rows: 3 done in 3.0s, 1.0/s\n")
-    assert text.count("\r") == 4  # three updates and the final line, in place
+    assert stream.getvalue().endswith("rows: 3 done in 3.0s, 1.0/s\n")
 
 
-def test_progress_wraps_an_iterable_and_takes_its_length() -> None:
+def test_track_wraps_an_iterable_and_closes_the_bar() -> None:
     stream = io.StringIO()
-    assert list(progress([1, 2, 3], label="x", stream=stream, tty=False)) == [1, 2, 3]
+    assert list(track([1, 2, 3], LineProgress(3, "x", stream=stream))) == [1, 2, 3]
     assert stream.getvalue().splitlines()[-1].startswith("x: 3 done in ")
+
+    stream = io.StringIO()
+    for n in track(range(10), LineProgress(10, "y", stream=stream)):
+        if n == 2:
+            break
+    assert stream.getvalue().splitlines()[-1].startswith("y: stopped after 2 in ")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from collections.abc import Iterator
@@ -11,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from cqrs.cli import main
 from cqrs.core.errors import ConfigurationError
-from cqrs.deploy.cli import register
 from cqrs.deploy.template import (
     TemplateFormat,
     dump_template,
@@ -353,10 +352,9 @@ def test_dump_yaml_round_trips(template: dict[str, Any]) -> None:
 # -- CLI -----------------------------------------------------------------------------
 
 
-def _parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="cqrs")
-    register(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
+def cqrs(*argv: str) -> int:
+    """Exit code of the ``cqrs`` command line ``argv``."""
+    return main(list(argv))
 
 
 def test_cli_template_to_stdout_uses_settings(
@@ -365,8 +363,7 @@ def test_cli_template_to_stdout_uses_settings(
     monkeypatch.setenv("CQRS_TABLE_PREFIX", "env-")
     monkeypatch.setenv("CQRS_TABLES_DIR", str(REPO / "tables"))
     monkeypatch.setenv("CQRS_APP", "shop.app:cqrs")
-    args = _parse("template")
-    assert args.func(args) == 0
+    assert cqrs("template") == 0
     template = json.loads(capsys.readouterr().out)
     names = {t["Properties"]["TableName"] for t in _of_type(template, TABLE).values()}
     assert "env-order-command" in names
@@ -378,7 +375,7 @@ def test_cli_template_to_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("CQRS_APP", raising=False)
     schema = _two_entities(tmp_path)
     out = tmp_path / "out" / "template.json"
-    args = _parse(
+    code = cqrs(
         "template",
         "--out",
         str(out),
@@ -391,7 +388,7 @@ def test_cli_template_to_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         "--batch-size",
         "25",
     )
-    assert args.func(args) == 0
+    assert code == 0
     template = json.loads(out.read_text())
     assert len(_of_type(template, TABLE)) == len(schema.definitions())
     assert _function(template)["Properties"]["Runtime"] == "python3.13"
@@ -402,12 +399,10 @@ def test_cli_template_to_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_cli_template_yaml_from_suffix(tmp_path: Path) -> None:
     yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
     out = tmp_path / "template.yaml"
-    args = _parse("template", "--out", str(out), "--tables-dir", str(REPO / "tables"))
-    assert args.func(args) == 0
+    assert cqrs("template", "--out", str(out), "--tables-dir", str(REPO / "tables")) == 0
     assert yaml.safe_load(out.read_text())["Transform"] == "AWS::Serverless-2016-10-31"
 
 
 def test_cli_template_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = _parse("template", "--tables-dir", str(tmp_path / "missing"))
-    assert args.func(args) == 2  # a usage error
+    assert cqrs("template", "--tables-dir", str(tmp_path / "missing")) == 2  # a usage error
     assert "cqrs.json not found" in capsys.readouterr().err

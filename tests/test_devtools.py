@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import queue
@@ -19,14 +18,10 @@ from typing import Any
 import pytest
 
 from cqrs import SYSTEM, CommandInput, CommandPartialInput, Cqrs, InvokeContext
-from cqrs.cli.devtools import (
-    Change,
-    _env_app_factory,
-    diff_versions,
-    register,
-    render_table,
-    run_dev,
-)
+from cqrs.cli import main
+from cqrs.cli.dev import _env_app_factory, run_dev
+from cqrs.cli.diff import Change, diff_versions
+from cqrs.cli.render import render_table
 from cqrs.core.errors import ConfigurationError
 from cqrs.core.settings import Settings
 from cqrs.testing import free_port
@@ -34,12 +29,6 @@ from cqrs.testing import free_port
 REPO = Path(__file__).resolve().parents[1]
 CTX = InvokeContext(tenant_code="acme", user_id="alice")
 BOUND = 10.0  # seconds: generous upper bound for anything asynchronous below
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cqrs")
-    register(p.add_subparsers(dest="command", required=True))
-    return p
 
 
 def order(code: str, version: int = 0, **attributes: Any) -> CommandInput:
@@ -144,14 +133,9 @@ def test_dev_refuses_a_port_in_use(cqrs_tables_dir: Path) -> None:
 
 
 def test_dev_command_stops_cleanly_on_sigint(cqrs_tables_dir: Path) -> None:
-    script = (
-        "import sys; from cqrs.cli.devtools import register; import argparse\n"
-        "p = argparse.ArgumentParser(); register(p.add_subparsers())\n"
-        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
-    )
     args = ["dev", "--port", "0", "--tables-dir", str(cqrs_tables_dir), "--prefix", "sig-"]
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, *args],
+        [sys.executable, "-m", "cqrs.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -205,13 +189,17 @@ def test_dev_app_reads_the_endpoint_and_the_environment_is_restored(
     assert dict(os.environ) == environment
 
 
-def test_register_adds_dev_and_show() -> None:
-    args = parser().parse_args(["dev"])
-    assert (args.port, args.interval, args.prefix) == (4566, 0.25, None)
-    assert callable(args.func)
-    args = parser().parse_args(["show", "order", "ORDER#acme", "ORDER#1", "--prefix", "p-"])
-    assert (args.entity, args.pk, args.sk, args.prefix) == ("order", "ORDER#acme", "ORDER#1", "p-")
-    assert callable(args.func)
+def test_dev_defaults(monkeypatch: pytest.MonkeyPatch, cqrs_tables_dir: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run_dev(settings: Settings, stop: threading.Event, **options: Any) -> None:
+        seen.update(options, prefix=settings.table_prefix)
+
+    monkeypatch.setattr("cqrs.cli.dev.run_dev", fake_run_dev)
+    monkeypatch.delenv("CQRS_TABLE_PREFIX", raising=False)
+    assert main(["dev", "--tables-dir", str(cqrs_tables_dir)]) == 0
+    assert (seen["port"], seen["interval"], seen["prefix"]) == (4566, 0.25, "")
+    assert seen["app_factory"] is None and seen["verbose"] is False
 
 
 # -- cqrs show -----------------------------------------------------------------------
@@ -230,8 +218,7 @@ def show(app: Cqrs, sk: str) -> int:
     ]
     if app.settings.endpoint_url:
         argv += ["--endpoint-url", app.settings.endpoint_url]
-    args = parser().parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def test_show_prints_data_and_history_with_changes(

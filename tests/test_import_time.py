@@ -1,5 +1,8 @@
 """What importing the Lambda handler loads: nothing for tests, the CLI or local engines.
 
+The command line's own dependencies (the ``cli`` extra: typer, rich; click, which
+older typer ran on) load only when the ``cqrs`` command runs.
+
 Each check runs in a fresh interpreter (``sys.executable -c``) and inspects
 ``sys.modules``; no timing is asserted (see ``bench/`` for import times).
 """
@@ -15,16 +18,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_TABLES = Path(__file__).parent / "fixtures" / "tables"
 
+#: The command line's dependencies (the ``cli`` extra).
+CLI_DEPENDENCIES = ("typer", "click", "rich")
+
 #: Never needed by the Lambda handler.
 HANDLER_FORBIDDEN = (
     "moto",
     "pytest",
     "cqrs.cli",
     "cqrs.testing",
-    "cqrs.cli.devtools",
     "cqrs.deploy",
     "flask",
     "werkzeug",
+    *CLI_DEPENDENCIES,
 )
 
 
@@ -69,3 +75,15 @@ def test_handler_cold_path_loads_no_tooling() -> None:
         "AWS_DEFAULT_REGION": "ap-northeast-1",
     }
     assert loaded(code, HANDLER_FORBIDDEN, **env) == []
+
+
+def test_import_cqrs_cli_loads_no_cli_dependency() -> None:
+    """The console script's module is light: typer and rich load when ``main`` runs."""
+    assert loaded("import cqrs.cli", CLI_DEPENDENCIES) == []
+    assert loaded("import cqrs.cli\ncqrs.cli.main(['--version'])", ("typer", "rich")) != []
+
+
+def test_import_cqrs_deploy_loads_no_cli_dependency() -> None:
+    """``cqrs.deploy`` is a library too: rendering a template needs no typer or rich."""
+    code = "import cqrs.deploy"
+    assert loaded(code, CLI_DEPENDENCIES) == []

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from cqrs.cli import main
 from cqrs.core.errors import ConfigurationError
 from cqrs.deploy import package as package_module
-from cqrs.deploy.cli import register
 from cqrs.deploy.package import (
     InstallRequest,
     Printer,
@@ -167,11 +166,8 @@ def test_pip_commands_target_the_lambda_platform(tmp_path: Path) -> None:
 def test_cli_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(package_module, "pip_installer", fake_installer)
     monkeypatch.setenv("CQRS_TABLES_DIR", str(REPO / "tables"))
-    parser = argparse.ArgumentParser(prog="cqrs")
-    register(parser.add_subparsers(dest="command", required=True))
     out = tmp_path / "pkg.zip"
-    args = parser.parse_args(["package", "--out", str(out), "--project-dir", str(REPO)])
-    assert args.func(args) == 0
+    assert main(["package", "--out", str(out), "--project-dir", str(REPO)]) == 0
     assert "tables/cqrs.json" in _names(out)
 
 

@@ -1,193 +1,181 @@
-"""``cqrs template`` and ``cqrs package``: the deploy subcommands.
+"""``cqrs template`` and ``cqrs package``: the deploy commands (typer).
 
-``cqrs.cli`` calls :func:`register` with its subparsers; each subcommand sets
-``func``, a callable taking the parsed :class:`argparse.Namespace` and
-returning the exit code (errors: one line on stderr, exit 2 for bad options
-or configuration, 1 for failures, as everywhere in ``cqrs``). Defaults come
-from :class:`~cqrs.core.settings.Settings` (``CQRS_TABLE_PREFIX``, ``CQRS_TABLES_DIR``)
-and ``CQRS_APP``, read when the command runs.
+:func:`register` adds them to the ``cqrs`` app; each returns its exit code
+(errors: one line on stderr, exit 2 for bad options or configuration, 1 for
+failures, as everywhere in ``cqrs``). Defaults come from
+:class:`~cqrs.core.settings.Settings` (``CQRS_TABLE_PREFIX``, ``CQRS_TABLES_DIR``)
+and ``CQRS_APP``, read when the command runs (settings, schema and template code
+load then too, keeping ``cqrs --help`` quick).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import typer
+
+from ..cli.errors import OK, report_error
+from ..cli.options import Prefix, TablesDir
 from ..core.errors import CqrsError
-from ..core.settings import Settings
-from ..schema.definitions import Schema
-from .package import DEFAULT_PLATFORM, DEFAULT_PYTHON_VERSION, build_package
-from .template import ARCHITECTURES, HandlerSettings, TemplateFormat, dump_template, render_template
+from .package import DEFAULT_PLATFORM, DEFAULT_PYTHON_VERSION
+from .resources import HandlerSettings
+
+if TYPE_CHECKING:
+    from .template import TemplateFormat
 
 DEFAULT_PACKAGE = Path("build/lambda.zip")
+_DEFAULTS = HandlerSettings()
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``template`` and ``package`` subcommands to ``subparsers``."""
-    _add_template(subparsers)
-    _add_package(subparsers)
+def register(app: typer.Typer) -> None:
+    """Add ``template`` and ``package`` to ``app``."""
+    app.command()(template)
+    app.command()(package)
 
 
-def run_template(args: argparse.Namespace) -> int:
-    """Render the SAM template to ``--out`` or stdout; return the exit code."""
+def _tunable(help: str) -> Any:
+    return typer.Option(help=help, rich_help_panel="stream handler")
+
+
+Out = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="write to FILE instead of stdout", show_default=False),
+]
+AppSpec = Annotated[
+    str | None,
+    typer.Option(
+        "--app",
+        metavar="MODULE:ATTR",
+        help="your Cqrs object, set as CQRS_APP (default: $CQRS_APP)",
+        show_default=False,
+    ),
+]
+Runtime = Annotated[str, typer.Option(help="Lambda runtime")]
+FunctionName = Annotated[str, typer.Option(help="logical ID of the function")]
+Architecture = Annotated[
+    Literal["x86_64", "arm64"],
+    typer.Option(help="x86_64 or arm64; `cqrs package --platform` must match"),
+]
+CodeUri = Annotated[str, typer.Option(help="the zip from `cqrs package`")]
+Format = Annotated[
+    Literal["json", "yaml"] | None,
+    typer.Option("--format", help="output format (default: from --out, else json)"),
+]
+MemorySize = Annotated[int, _tunable("MB")]
+Timeout = Annotated[int, _tunable("seconds")]
+BatchSize = Annotated[int, _tunable("records per invocation")]
+RetryAttempts = Annotated[int, _tunable("retries of a failing batch")]
+RecordAge = Annotated[
+    int, _tunable("seconds before a failing record goes to the dead-letter queue")
+]
+RetentionDays = Annotated[int, _tunable("days the handler's logs are kept")]
+SyncAttempts = Annotated[
+    int,
+    _tunable("failed attempts of a command before its entity is stuck (CQRS_SYNC_MAX_ATTEMPTS)"),
+]
+
+
+def template(
+    out: Out = None,
+    tables_dir: TablesDir = None,
+    prefix: Prefix = None,
+    app_spec: AppSpec = None,
+    runtime: Runtime = "python3.12",
+    function_name: FunctionName = "CqrsStreamHandler",
+    architecture: Architecture = "x86_64",
+    code_uri: CodeUri = str(DEFAULT_PACKAGE),
+    fmt: Format = None,
+    memory_size: MemorySize = _DEFAULTS.memory_size,
+    timeout: Timeout = _DEFAULTS.timeout,
+    batch_size: BatchSize = _DEFAULTS.batch_size,
+    maximum_retry_attempts: RetryAttempts = _DEFAULTS.maximum_retry_attempts,
+    maximum_record_age: RecordAge = _DEFAULTS.maximum_record_age_seconds,
+    log_retention_days: RetentionDays = _DEFAULTS.log_retention_days,
+    sync_max_attempts: SyncAttempts = _DEFAULTS.sync_max_attempts,
+) -> int:
+    """Print the AWS SAM template for the tables and the stream handler.
+
+    Every table of tables/cqrs.json, the stream handler Lambda, its event source
+    mappings, dead-letter queue and least-privilege IAM policy.
+    """
+    from ..core.settings import Settings
+    from ..schema.definitions import Schema
+    from .template import dump_template, render_template
+
     try:
         settings = Settings()
-        prefix = args.prefix if args.prefix is not None else settings.table_prefix
-        schema = Schema.load(args.tables_dir or settings.tables_dir, prefix)
-        template = render_template(
-            schema,
-            function_name=args.function_name,
-            runtime=args.runtime,
-            architecture=args.architecture,
-            code_uri=args.code_uri,
-            app=args.app if args.app is not None else os.environ.get("CQRS_APP") or None,
-            memory_size=args.memory_size,
-            timeout=args.timeout,
-            batch_size=args.batch_size,
-            maximum_retry_attempts=args.maximum_retry_attempts,
-            maximum_record_age_seconds=args.maximum_record_age,
-            log_retention_days=args.log_retention_days,
-            sync_max_attempts=args.sync_max_attempts,
+        schema = Schema.load(
+            tables_dir or settings.tables_dir,
+            prefix if prefix is not None else settings.table_prefix,
         )
-        text = dump_template(template, _template_format(args.format, args.out))
+        rendered = render_template(
+            schema,
+            function_name=function_name,
+            runtime=runtime,
+            architecture=architecture,
+            code_uri=code_uri,
+            app=app_spec if app_spec is not None else os.environ.get("CQRS_APP") or None,
+            memory_size=memory_size,
+            timeout=timeout,
+            batch_size=batch_size,
+            maximum_retry_attempts=maximum_retry_attempts,
+            maximum_record_age_seconds=maximum_record_age,
+            log_retention_days=log_retention_days,
+            sync_max_attempts=sync_max_attempts,
+        )
+        text = dump_template(rendered, _template_format(fmt, out))
     except CqrsError as exc:
-        return _fail(exc)
-    if args.out is None:
+        return report_error(exc)
+    if out is None:
         sys.stdout.write(text)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"wrote {args.out} ({len(schema.definitions())} tables)", file=sys.stderr)
-    return 0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"wrote {out} ({len(schema.definitions())} tables)", file=sys.stderr)
+    return OK
 
 
-def run_package(args: argparse.Namespace) -> int:
-    """Build the Lambda zip; return the exit code."""
+def package(
+    out: Annotated[Path, typer.Option(metavar="FILE", help="where to write the zip")] = (
+        DEFAULT_PACKAGE
+    ),
+    project_dir: Annotated[Path, typer.Option(metavar="DIR", help="project to install")] = Path(
+        "."
+    ),
+    tables_dir: TablesDir = None,
+    python_version: Annotated[
+        str, typer.Option(metavar="X.Y", help="must match the template's --runtime")
+    ] = DEFAULT_PYTHON_VERSION,
+    platform: Annotated[
+        str,
+        typer.Option(help="wheel platform (manylinux2014_aarch64 for arm64)"),
+    ] = DEFAULT_PLATFORM,
+) -> int:
+    """Build the Lambda zip: cqrs, your code, its dependencies and cqrs.json.
+
+    pip-installs the project for the Lambda platform, drops what the runtime
+    ships (boto3, botocore, ...), adds cqrs.json and writes a reproducible zip.
+    """
+    from ..core.settings import Settings
+    from .package import build_package
+
     try:
-        tables_dir = args.tables_dir or Settings().tables_dir
         build_package(
-            args.out,
-            project_dir=args.project_dir,
-            tables_dir=tables_dir,
-            python_version=args.python_version,
-            platform=args.platform,
+            out,
+            project_dir=project_dir,
+            tables_dir=tables_dir or Settings().tables_dir,
+            python_version=python_version,
+            platform=platform,
         )
     except CqrsError as exc:
-        return _fail(exc)
-    return 0
-
-
-def _add_template(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "template",
-        help="print the AWS SAM template for the tables and the stream handler",
-        description="Render an AWS SAM template: every table of tables/cqrs.json, the "
-        "stream handler Lambda, its event source mappings, dead-letter queue and IAM policy.",
-    )
-    parser.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of stdout")
-    _add_tables_dir(parser)
-    parser.add_argument("--prefix", help="table name prefix (default: $CQRS_TABLE_PREFIX)")
-    parser.add_argument(
-        "--app", help="module:attribute of your Cqrs object, set as CQRS_APP (default: $CQRS_APP)"
-    )
-    parser.add_argument("--runtime", default="python3.12", help="Lambda runtime (python3.12)")
-    parser.add_argument(
-        "--function-name", default="CqrsStreamHandler", help="logical ID of the function"
-    )
-    parser.add_argument(
-        "--architecture",
-        choices=ARCHITECTURES,
-        default="x86_64",
-        help="x86_64 (default) or arm64; `cqrs package --platform` must match",
-    )
-    parser.add_argument(
-        "--code-uri", default=str(DEFAULT_PACKAGE), help="the zip from `cqrs package`"
-    )
-    parser.add_argument(
-        "--format", choices=["json", "yaml"], help="output format (default: from --out, else json)"
-    )
-    _add_tunables(parser)
-    parser.set_defaults(func=run_template)
-
-
-def _add_tunables(parser: argparse.ArgumentParser) -> None:
-    defaults = HandlerSettings()
-    group = parser.add_argument_group("stream handler")
-    group.add_argument("--memory-size", type=int, default=defaults.memory_size, help="MB")
-    group.add_argument("--timeout", type=int, default=defaults.timeout, help="seconds")
-    group.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    group.add_argument(
-        "--maximum-retry-attempts", type=int, default=defaults.maximum_retry_attempts
-    )
-    group.add_argument(
-        "--maximum-record-age",
-        type=int,
-        default=defaults.maximum_record_age_seconds,
-        help="seconds before a failing record goes to the dead-letter queue",
-    )
-    group.add_argument("--log-retention-days", type=int, default=defaults.log_retention_days)
-    group.add_argument(
-        "--sync-max-attempts",
-        type=int,
-        default=defaults.sync_max_attempts,
-        help="failed attempts of a command before its entity is stuck (CQRS_SYNC_MAX_ATTEMPTS)",
-    )
-
-
-def _add_package(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "package",
-        help="build the Lambda zip (cqrs, your code, its dependencies, cqrs.json)",
-        description="pip-install the project for the Lambda platform, drop what the "
-        "runtime ships (boto3, botocore, ...), add cqrs.json and write a reproducible zip.",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="FILE",
-        default=DEFAULT_PACKAGE,
-        help=f"default: {DEFAULT_PACKAGE}",
-    )
-    parser.add_argument(
-        "--project-dir",
-        type=Path,
-        metavar="DIR",
-        default=Path("."),
-        help="project to install (default: .)",
-    )
-    _add_tables_dir(parser)
-    parser.add_argument(
-        "--python-version",
-        default=DEFAULT_PYTHON_VERSION,
-        help=f"must match the template's --runtime (default: {DEFAULT_PYTHON_VERSION})",
-    )
-    parser.add_argument(
-        "--platform",
-        default=DEFAULT_PLATFORM,
-        help=f"wheel platform (default: {DEFAULT_PLATFORM}; manylinux2014_aarch64 for arm64)",
-    )
-    parser.set_defaults(func=run_package)
-
-
-def _add_tables_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tables-dir",
-        type=Path,
-        metavar="DIR",
-        help="folder holding cqrs.json (default: $CQRS_TABLES_DIR or ./tables)",
-    )
+        return report_error(exc)
+    return OK
 
 
 def _template_format(fmt: str | None, out: Path | None) -> TemplateFormat:
     if fmt == "yaml" or (fmt is None and out is not None and out.suffix in {".yaml", ".yml"}):
         return "yaml"
     return "json"
-
-
-def _fail(exc: CqrsError) -> int:
-    """One ``cqrs: error:`` line; 2 for bad options or configuration, else 1 (as ``cqrs``)."""
-    from ..cli.commands import report_error
-
-    return report_error(exc)

@@ -33,7 +33,8 @@ the duplicated work.
 
 The package: :mod:`.discovery` (finding and validating files),
 :mod:`.ledger` (the ``migrations`` table), :mod:`.context` (what ``up(ctx)``
-gets) and :mod:`.runner` (:func:`run_migrations`). Everything public is
+gets), :mod:`.progress` (progress bars: a protocol and a plain default) and
+:mod:`.runner` (:func:`run_migrations`). Everything public is
 importable from ``cqrs.system.data_migrations``.
 """
 
@@ -42,6 +43,7 @@ from __future__ import annotations
 from .context import Echo, MigrationContext
 from .discovery import Migration, check_renames, discover
 from .ledger import MIGRATION_PK, MIGRATIONS_TABLE, applied_ids, record
+from .progress import LineProgress, ProgressBar, ProgressBars, line_progress, track
 from .runner import (
     AppliedMigration,
     MigrationConflictError,
@@ -56,15 +58,20 @@ __all__ = [
     "MIGRATION_PK",
     "AppliedMigration",
     "Echo",
+    "LineProgress",
     "Migration",
     "MigrationConflictError",
     "MigrationContext",
     "MigrationFailedError",
     "MigrationReport",
+    "ProgressBar",
+    "ProgressBars",
     "applied_ids",
     "check_renames",
     "default_directory",
     "discover",
+    "line_progress",
     "record",
     "run_migrations",
+    "track",
 ]

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ...core.context import SYSTEM, InvokeContext
 from ...core.errors import TableNotFoundError
 from ...core.keys import add_version
-from ...progress import ProgressPrinter, track
 from ...store.tables import TableAdmin
+from .progress import ProgressBar, ProgressBars, line_progress, track
 
 if TYPE_CHECKING:
     from ...app import Cqrs
-    from ...store.codec import Item
+    from ...core.items import Item
     from .discovery import Migration
 
 T = TypeVar("T")
@@ -35,6 +35,8 @@ class MigrationContext:
       migration in a dry run; set it when calling ``up`` yourself to preview,
       and honour it in ``up`` by writing nothing.
     - ``echo``: print a line (stdout under ``cqrs migrate``).
+    - ``progress_bars``: makes the bars of :meth:`progress` (default: plain lines on
+      stderr, :func:`~cqrs.system.data_migrations.progress.line_progress`).
     - :meth:`progress`, :meth:`scan_data`, :meth:`estimate_rows`,
       :meth:`latest_command`, :meth:`invoke_context`: helpers for backfills.
     """
@@ -43,31 +45,29 @@ class MigrationContext:
     migration: Migration
     dry_run: bool = False
     echo: Echo = print
-    progress_stream: TextIO | None = None  # None: sys.stderr
-    _printers: list[ProgressPrinter] = field(default_factory=list, init=False, repr=False)
+    progress_bars: ProgressBars = field(default_factory=line_progress)
+    _bars: list[ProgressBar] = field(default_factory=list, init=False, repr=False)
 
     def progress(
         self, iterable: Iterable[T], total: int | None = None, label: str | None = None
     ) -> Iterator[T]:
-        """Yield from ``iterable`` while printing progress to stderr.
+        """Yield from ``iterable`` while showing its progress (on stderr, by default).
 
         ``total`` may be an estimate (:meth:`estimate_rows`); ``label`` defaults
-        to the migration id. The final line is printed when the loop ends, and
-        also when ``up`` raises.
+        to the migration id. The bar is closed when the loop ends, and also when
+        ``up`` raises.
         """
         if total is None and isinstance(iterable, Sized):
             total = len(iterable)
-        printer = ProgressPrinter(
-            total, label if label is not None else self.migration.id, stream=self.progress_stream
-        )
-        self._printers.append(printer)
-        return track(iterable, printer)
+        bar = self.progress_bars(total, label if label is not None else self.migration.id)
+        self._bars.append(bar)
+        return track(iterable, bar)
 
     def close_progress(self, *, stopped: bool = False) -> None:
-        """Print the final line of every progress bar still open (called by the runner)."""
-        for printer in self._printers:
-            printer.close(stopped=stopped)
-        self._printers.clear()
+        """Close every progress bar still open (called by the runner)."""
+        for bar in self._bars:
+            bar.close(stopped=stopped)
+        self._bars.clear()
 
     def scan_data(self, entity: str, *, page_size: int = SCAN_PAGE) -> Iterator[Item]:
         """Every data row of ``entity`` across all tenants, soft-deleted ones included.

@@ -8,6 +8,7 @@ from ...store.expressions import absent, equals
 
 if TYPE_CHECKING:
     from ...app import Cqrs
+    from ...core.items import Item
     from .discovery import Migration
 
 #: Name of the system table holding the applied migrations (``<prefix>migrations``).
@@ -33,7 +34,7 @@ def record(app: Cqrs, migration: Migration, applied_at: str, duration_ms: int) -
 
     The record is written only if absent, so the first runner to finish keeps its own.
     """
-    item = {
+    item: Item = {
         "pk": MIGRATION_PK,
         "sk": migration.id,
         "name": migration.name,

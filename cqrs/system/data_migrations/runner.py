@@ -7,12 +7,13 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from ...core.errors import CqrsError, TableNotFoundError
 from .context import Echo, MigrationContext
 from .discovery import Migration, check_renames, discover
 from .ledger import applied_ids, record
+from .progress import ProgressBars, line_progress
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,13 +83,14 @@ def run_migrations(
     *,
     dry_run: bool = False,
     echo: Echo = print,
-    progress_stream: TextIO | None = None,
+    progress_bars: ProgressBars | None = None,
 ) -> MigrationReport:
     """Apply, in order, every migration in ``directory`` not yet recorded; record each.
 
     Run :meth:`Cqrs.migrate <cqrs.app.Cqrs.migrate>` first (the records live in
     the ``migrations`` system table). A missing ``directory`` is skipped with a
-    line saying so. Progress bars go to ``progress_stream`` (default stderr).
+    line saying so. ``progress_bars`` makes the bars of ``ctx.progress`` (default:
+    plain lines on stderr, :func:`~cqrs.system.data_migrations.progress.line_progress`).
     ``dry_run`` lists what would run and runs nothing (a missing migrations
     table then counts as nothing applied). Raises
     :class:`~cqrs.core.errors.ConfigurationError` (bad files) before running
@@ -112,7 +114,7 @@ def run_migrations(
             echo(f"would apply  {migration.id}  {migration.summary}")
         echo(f"migrations: {len(pending)} pending, none run (dry run)")
     else:
-        _apply_all(app, pending, report, echo, progress_stream)
+        _apply_all(app, pending, report, echo, progress_bars)
     return report
 
 
@@ -142,13 +144,14 @@ def _apply_all(
     pending: list[Migration],
     report: MigrationReport,
     echo: Echo,
-    progress_stream: TextIO | None,
+    progress_bars: ProgressBars | None,
 ) -> None:
     """Run and record each of ``pending`` in order; raise at the first that fails."""
     functions = {m.id: m.load() for m in pending}  # a file that fails to load stops us here
     for index, migration in enumerate(pending):
         echo(f"applying     {migration.id}  {migration.summary}")
-        context = MigrationContext(app, migration, echo=echo, progress_stream=progress_stream)
+        bars = progress_bars or line_progress()
+        context = MigrationContext(app, migration, echo=echo, progress_bars=bars)
         started = time.monotonic()
         _run_one(functions[migration.id], context, pending, index, report)
         duration_ms = int((time.monotonic() - started) * 1000)

@@ -1,0 +1,70 @@
+"""The stream handler's least-privilege policy: only this schema's tables, indexes, streams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..schema.definitions import TableDefinition
+from .resources import CONSUMED_STREAMS, ResourceNames, camel
+
+#: DynamoDB actions the handler performs, per table kind. Kinds not listed
+#: (``sequences``, say) get no access at all.
+TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "command": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"),
+    "data": (
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ),
+    "history": ("dynamodb:PutItem", "dynamodb:BatchWriteItem"),
+    "tasks": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    # Recording a failed attempt; listing and redrive run from operators' machines.
+    "sync-failures": ("dynamodb:GetItem", "dynamodb:PutItem"),
+}
+
+#: Actions Lambda's event source mapping needs on a stream (the function role's).
+STREAM_ACTIONS: tuple[str, ...] = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
+
+
+def policy_statements(
+    tables: Mapping[str, TableDefinition], names: ResourceNames
+) -> list[dict[str, Any]]:
+    """Per-kind table (and index) access, reads of the consumed streams, DLQ sends."""
+    statements: list[dict[str, Any]] = []
+    for kind, actions in TABLE_ACTIONS.items():
+        resources = _table_arns(tables, kind)
+        if resources:
+            statements.append(_statement(f"{camel(kind)}Tables", actions, resources))
+    streams = [
+        {"Fn::Sub": f"${{{logical_id}.Arn}}/stream/*"}
+        for logical_id, definition in tables.items()
+        if definition.kind in CONSUMED_STREAMS
+    ]
+    if streams:
+        statements.append(_statement("ConsumedStreams", STREAM_ACTIONS, streams))
+    queue_arn = {"Fn::GetAtt": [names.queue, "Arn"]}
+    statements.append(_statement("DeadLetterQueue", ("sqs:SendMessage",), [queue_arn]))
+    return statements
+
+
+def _table_arns(tables: Mapping[str, TableDefinition], kind: str) -> list[Any]:
+    arns: list[Any] = []
+    for logical_id, definition in tables.items():
+        if definition.kind != kind:
+            continue
+        arns.append({"Fn::GetAtt": [logical_id, "Arn"]})
+        for index in definition.indexes:
+            arns.append({"Fn::Sub": f"${{{logical_id}.Arn}}/index/{index['IndexName']}"})
+    return arns
+
+
+def _statement(sid: str, actions: Iterable[str], resources: list[Any]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
