@@ -28,11 +28,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from ..core.errors import ProgrammingError
-from ..store.stream_records import batch_response
+from .batch import BatchResult, PartialBatchResponse, process_batch
 from .types import Event, EventBatch, parse_event
 
 if TYPE_CHECKING:
@@ -42,31 +42,40 @@ logger = logging.getLogger("cqrs.events")
 
 #: A handler: a function taking the event, or a class whose instances have
 #: ``handle(event)`` (or are callable).
-H = TypeVar("H", bound=Callable[..., Any])
+H = TypeVar("H", bound=Callable[..., object])
 
 
 class _Subscription:
     """One subscribed handler; a class is instantiated on first use and kept."""
 
-    def __init__(self, target: Callable[..., Any], build: Callable[[type], Any]) -> None:
+    def __init__(self, target: Callable[..., object], build: Callable[[type], object]) -> None:
         self.target = target
         self._build = build
-        self._call: Callable[[Event], Any] | None = None if isinstance(target, type) else target
+        self._call: Callable[[Event], object] | None = None if isinstance(target, type) else target
         self._lock = threading.Lock()
 
-    def __call__(self, event: Event) -> Any:
+    def __call__(self, event: Event) -> object:
         call = self._call
         if call is None:
             with self._lock:
                 if self._call is None:
                     assert isinstance(self.target, type)
-                    instance = self._build(self.target)
-                    self._call = getattr(instance, "handle", None) or instance
+                    self._call = _entry_point(self._build(self.target))
                 call = self._call
         return call(event)
 
 
-def _check_handler(target: Any) -> None:
+def _entry_point(instance: object) -> Callable[[Event], object]:
+    """A handler instance's ``handle`` method, or the instance itself when it is callable."""
+    handle: object = getattr(instance, "handle", None)
+    if callable(handle):
+        return handle
+    if callable(instance):
+        return instance
+    raise ProgrammingError(f"handler {instance!r} has no handle(event) and is not callable")
+
+
+def _check_handler(target: object) -> None:
     if isinstance(target, type):
         if not callable(getattr(target, "handle", None)) and not any(
             "__call__" in vars(k) for k in target.__mro__[:-1]
@@ -78,19 +87,41 @@ def _check_handler(target: Any) -> None:
         raise ProgrammingError(f"handler {target!r} is not callable")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DispatchReport:
-    """The outcome of dispatching one Lambda event."""
+    """The outcome of dispatching one Lambda event: per record, how many handlers ran
+    (``result``; 0: nobody subscribed), or why it failed."""
 
-    received: int = 0
-    handled: int = 0  # records delivered to at least one handler, without error
-    ignored: int = 0  # records nobody subscribed to
-    failed: list[str] = field(default_factory=list)  # batch item ids
-    errors: list[BaseException] = field(default_factory=list)
+    result: BatchResult[Event, int]
 
-    def response(self) -> dict[str, Any]:
+    @property
+    def received(self) -> int:
+        """The records of the event (1 for an event that is not a batch)."""
+        return len(self.result.results)
+
+    @property
+    def handled(self) -> int:
+        """Records delivered to at least one handler, without error."""
+        return sum(1 for r in self.result.succeeded if r.value)
+
+    @property
+    def ignored(self) -> int:
+        """Records nobody subscribed to."""
+        return sum(1 for r in self.result.succeeded if not r.value)
+
+    @property
+    def failed(self) -> list[str]:
+        """The batch item ids reported as failed (in an ordered batch, with those after)."""
+        return self.result.failed_ids
+
+    @property
+    def errors(self) -> list[Exception]:
+        """The handlers' exceptions."""
+        return self.result.errors
+
+    def response(self) -> PartialBatchResponse:
         """Lambda's partial batch response (``batchItemFailures``)."""
-        return batch_response(self.failed)
+        return self.result.response()
 
 
 class EventBus:
@@ -142,7 +173,7 @@ class EventBus:
         """Whether an event of ``event_type`` would reach any handler (cheap: cached)."""
         return bool(self._handlers(event_type))
 
-    def _build(self, cls: type) -> Any:
+    def _build(self, cls: type) -> object:
         return self._injector.get(cls) if self._injector is not None else cls()
 
     def _handlers(self, event_type: type[Event]) -> tuple[_Subscription, ...]:
@@ -177,28 +208,19 @@ class EventBus:
         """
         records: list[Event] = list(event.records) if isinstance(event, EventBatch) else [event]
         ordered = isinstance(event, EventBatch) and event.ordered
-        report = DispatchReport(received=len(records))
-        for i, record in enumerate(records):
-            item_id = record.batch_item_id
-            try:
-                delivered = self.publish(record)
-            except Exception as exc:
-                if item_id is None:
-                    raise
-                logger.exception("handler failed on %s %s", type(record).__name__, item_id)
-                report.errors.append(exc)
-                if ordered:
-                    report.failed.extend(r.batch_item_id or "" for r in records[i:])
-                    break
-                report.failed.append(item_id)
-                continue
-            if delivered:
-                report.handled += 1
-            else:
-                report.ignored += 1
-        return report
+        result = process_batch(records, self.publish, item_id=_batch_item_id, ordered=ordered)
+        for failure in result.failures:
+            logger.error(
+                "handler failed on %s %s",
+                type(failure.item).__name__,
+                failure.item_id,
+                exc_info=failure.error,
+            )
+        return DispatchReport(result)
 
-    def dispatch_lambda(self, raw: Mapping[str, Any] | Event) -> dict[str, Any]:
+    def dispatch_lambda(
+        self, raw: Mapping[str, object] | Event
+    ) -> PartialBatchResponse | dict[str, object]:
         """Parse a raw Lambda event, dispatch it, and return Lambda's response.
 
         For SQS and DynamoDB stream batches that is the partial batch response
@@ -212,3 +234,7 @@ class EventBus:
         if isinstance(event, EventBatch) and event.records[0].batch_item_id is not None:
             return report.response()
         return {}
+
+
+def _batch_item_id(event: Event) -> str | None:
+    return event.batch_item_id

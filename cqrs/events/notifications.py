@@ -26,9 +26,9 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
 
 from ..core.errors import CqrsError, OperationalError
@@ -71,7 +71,7 @@ class Notification(Event):
 
     @model_validator(mode="before")
     @classmethod
-    def _defaults(cls, data: Any) -> Any:
+    def _defaults(cls, data: object) -> object:
         if not isinstance(data, dict):
             return data
         pk, sk, table = data.get("pk"), data.get("sk"), data.get("table")
@@ -89,11 +89,11 @@ class Notification(Event):
         """The command version, from ``sk``."""
         return version_of(self.sk)
 
-    def content(self) -> dict[str, Any]:
+    def content(self) -> dict[str, JsonValue]:
         """The ``content`` of the notification."""
         return {}
 
-    def to_notification(self) -> dict[str, Any]:
+    def to_notification(self) -> dict[str, JsonValue]:
         """MBC's notification shape (what is sent to SNS)."""
         return {
             "action": self.action,
@@ -114,9 +114,9 @@ class CommandStatusEvent(Notification):
     error: str | None = None
     source: str | None = None
 
-    def content(self) -> dict[str, Any]:
+    def content(self) -> dict[str, JsonValue]:
         """``status``, and ``error`` / ``source`` when set."""
-        content: dict[str, Any] = {"status": self.status}
+        content: dict[str, JsonValue] = {"status": self.status}
         if self.error is not None:
             content["error"] = self.error
         if self.source is not None:
@@ -139,7 +139,7 @@ class EntityStuckEvent(Notification):
     attempts: int
     error: str
 
-    def content(self) -> dict[str, Any]:
+    def content(self) -> dict[str, JsonValue]:
         """The failure: entity, versions, attempts and error."""
         return {
             "entity": self.entity,
@@ -159,7 +159,7 @@ class RecordRejectedEvent(Notification):
     sequence_number: str | None = None
     reason: str
 
-    def content(self) -> dict[str, Any]:
+    def content(self) -> dict[str, JsonValue]:
         """``sequenceNumber`` and ``reason``."""
         return {"sequenceNumber": self.sequence_number, "reason": self.reason}
 

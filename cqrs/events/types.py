@@ -19,14 +19,23 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cached_property
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import ClassVar, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel, to_pascal
 
 from ..core.errors import InvalidEventError
-from ..store.codec import Item, from_wire_item
-from ..store.stream_records import StreamRecord, table_name_of_arn
+from ..core.items import Item
+from ..store.stream_records import StreamRecord, parse_image, parse_record, table_name_of_arn
 
 __all__ = [
     "DynamoDBRecord",
@@ -72,25 +81,45 @@ class EventBatch(Event, Generic[RecordT]):
         return False
 
 
+def _json(text: str, failure: str) -> JsonValue:
+    """``text`` parsed as JSON; :class:`InvalidEventError` saying ``failure`` if it is not."""
+    try:
+        value: JsonValue = json.loads(text)
+    except ValueError as exc:
+        raise InvalidEventError(failure) from exc
+    return value
+
+
 # -- DynamoDB streams -----------------------------------------------------------------
 
 
-def _image(value: Any, what: str) -> Item | None:
-    if not value:
-        return None
-    if not isinstance(value, Mapping):
-        raise InvalidEventError(f"{what} must be a DynamoDB JSON map")
-    try:
-        return from_wire_item(value)
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        raise InvalidEventError(f"{what} is not DynamoDB JSON: {exc}") from exc
+def _envelope(raw: Mapping[str, object]) -> dict[str, object]:
+    """A Lambda stream record's own fields, flattened for the model: ``dynamodb.Keys``
+    decoded, the images left to :func:`~cqrs.store.stream_records.parse_record`."""
+    ddb = raw["dynamodb"]
+    if not isinstance(ddb, Mapping):
+        raise InvalidEventError("'dynamodb' must be an object")
+    lifted = {
+        "keys": (parse_image(ddb["Keys"], "dynamodb.Keys") or {}) if "Keys" in ddb else None,
+        "sequenceNumber": ddb.get("SequenceNumber"),
+        "sizeBytes": ddb.get("SizeBytes"),
+        "streamViewType": ddb.get("StreamViewType"),
+        "approximateCreationDateTime": ddb.get("ApproximateCreationDateTime"),
+    }
+    flat = {k: v for k, v in raw.items() if k not in ("dynamodb", "newImage", "oldImage")}
+    flat.update((k, v) for k, v in lifted.items() if v is not None)
+    return flat
 
 
 class DynamoDBRecord(Event):
     """One DynamoDB stream record, with keys and images as plain dicts.
 
-    Accepts Lambda's record shape (``dynamodb.NewImage`` … in DynamoDB JSON,
-    which is deserialized) or the flat shape of this model.
+    Accepts Lambda's record shape (``dynamodb.NewImage`` … in DynamoDB JSON) or the
+    flat shape of this model. A Lambda-shaped record is read by the framework's one
+    stream-record parser, :func:`~cqrs.store.stream_records.parse_record` (the one the
+    synchronizer uses): whatever it rejects is rejected here with its reason, and the
+    images are the ones it decoded. The model's own fields (``keys``, ``eventName`` …)
+    are typed on top of that.
     """
 
     model_config = ConfigDict(alias_generator=to_camel)
@@ -110,26 +139,16 @@ class DynamoDBRecord(Event):
     approximate_creation_date_time: datetime | None = None
     user_identity: dict[str, str] | None = None
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _flatten(cls, data: Any) -> Any:
+    def _from_lambda(cls, data: object, handler: ModelWrapValidatorHandler[Self]) -> Self:
         if not isinstance(data, Mapping) or "dynamodb" not in data:
-            return data
-        ddb = data["dynamodb"]
-        if not isinstance(ddb, Mapping):
-            raise InvalidEventError("'dynamodb' must be an object")
-        lifted = {
-            "keys": (_image(ddb["Keys"], "dynamodb.Keys") or {}) if "Keys" in ddb else None,
-            "newImage": _image(ddb.get("NewImage"), "dynamodb.NewImage"),
-            "oldImage": _image(ddb.get("OldImage"), "dynamodb.OldImage"),
-            "sequenceNumber": ddb.get("SequenceNumber"),
-            "sizeBytes": ddb.get("SizeBytes"),
-            "streamViewType": ddb.get("StreamViewType"),
-            "approximateCreationDateTime": ddb.get("ApproximateCreationDateTime"),
-        }
-        flat = {k: v for k, v in data.items() if k != "dynamodb"}
-        flat.update((k, v) for k, v in lifted.items() if v is not None)
-        return flat
+            return handler(data)
+        envelope = handler(_envelope(data))
+        parsed = parse_record(data)  # the one parser decides, and decodes the images
+        return envelope.model_copy(
+            update={"new_image": parsed.new_image, "old_image": parsed.old_image}
+        )
 
     @field_validator("event_source_arn")
     @classmethod
@@ -201,12 +220,9 @@ class SQSMessage(Event):
     aws_region: str | None = None
 
     @cached_property
-    def json_body(self) -> Any:
+    def json_body(self) -> JsonValue:
         """The body parsed as JSON (parsed once). Raises InvalidEventError if it is not JSON."""
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise InvalidEventError(f"SQS message {self.message_id}: body is not JSON") from exc
+        return _json(self.body, f"SQS message {self.message_id}: body is not JSON")
 
     @property
     def queue_name(self) -> str:
@@ -267,7 +283,7 @@ class SNSMessage(Event):
 
     @model_validator(mode="before")
     @classmethod
-    def _flatten(cls, data: Any) -> Any:
+    def _flatten(cls, data: object) -> object:
         if not isinstance(data, Mapping) or "Sns" not in data:
             return data
         sns = data["Sns"]
@@ -276,12 +292,9 @@ class SNSMessage(Event):
         return {**{k: v for k, v in data.items() if k != "Sns"}, **sns}
 
     @cached_property
-    def json_message(self) -> Any:
+    def json_message(self) -> JsonValue:
         """``Message`` parsed as JSON (parsed once). Raises InvalidEventError if it is not JSON."""
-        try:
-            return json.loads(self.message)
-        except ValueError as exc:
-            raise InvalidEventError(f"SNS message {self.message_id}: not JSON") from exc
+        return _json(self.message, f"SNS message {self.message_id}: not JSON")
 
 
 class SNSEvent(EventBatch[SNSMessage]):
@@ -300,7 +313,7 @@ class EventBridgeEvent(Event):
     detail_type: str = Field(alias="detail-type")
     source: str
     time: datetime
-    detail: dict[str, Any] = Field(default_factory=dict)
+    detail: dict[str, JsonValue] = Field(default_factory=dict)
     account: str | None = None
     region: str | None = None
     resources: list[str] = Field(default_factory=list)
@@ -309,9 +322,7 @@ class EventBridgeEvent(Event):
 
 # -- parsing --------------------------------------------------------------------------
 
-_BATCHES: dict[str, type[EventBatch[Any]]] = {
-    b.source: b for b in (DynamoDBStreamEvent, SQSEvent, SNSEvent)
-}
+_BATCHES: dict[str, type[Event]] = {b.source: b for b in (DynamoDBStreamEvent, SQSEvent, SNSEvent)}
 _NAMES: dict[type[Event], str] = {
     DynamoDBStreamEvent: "DynamoDB stream",
     SQSEvent: "SQS",
@@ -320,7 +331,7 @@ _NAMES: dict[type[Event], str] = {
 }
 
 
-def _batch_type(records: Any) -> type[EventBatch[Any]]:
+def _batch_type(records: object) -> type[Event]:
     if not isinstance(records, list) or not records:
         raise InvalidEventError("'Records' must be a non-empty list")
     sources: set[str] = set()
@@ -351,7 +362,7 @@ def _describe(exc: ValidationError, limit: int = 3) -> str:
     return "; ".join(parts) + more
 
 
-def parse_event(raw: Mapping[str, Any] | Event) -> Event:
+def parse_event(raw: Mapping[str, object] | Event) -> Event:
     """Parse a raw Lambda event into a typed event (an :class:`Event` is returned as is).
 
     A ``Records`` list is a DynamoDB stream, SQS or SNS batch, told apart by the
