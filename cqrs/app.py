@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from .core.records import AttrT
 from .core.settings import Settings
-from .core.spec import EntitySpec
+from .core.spec import EntitySpec, HandlerSpec
 from .read.data import DataService
 from .read.history import HistoryService
 from .schema.definitions import EntityTables, Schema
@@ -36,7 +36,7 @@ from .store.clients import Clients, make_clients
 from .sync.follower import CheckpointStore, MemoryCheckpoints, PollReport, StreamFollower
 from .sync.projection import CommandStatus, Projector
 from .sync.rebuild import RebuildReport, rebuild
-from .sync.synchronizer import BatchReport, Synchronizer
+from .sync.synchronizer import BatchReport, BatchResponse, Synchronizer
 from .write.commands import CommandService
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Cqrs:
         name: str,
         *,
         attributes: type[BaseModel] | None = None,
-        handlers: Iterable[Any] = (),
+        handlers: Iterable[HandlerSpec] = (),
     ) -> Entity[Any]:
         """Declare an entity's attributes model and custom projections; returns it.
 
@@ -164,7 +164,7 @@ class Cqrs:
         if found is not None:
             return found
         tables = self.schema.entity_tables(name)
-        spec: EntitySpec[Any] = self._specs.get(name) or EntitySpec(name)
+        spec = self._specs.get(name) or EntitySpec(name)
         handlers = [self.injector.get(h) if isinstance(h, type) else h for h in spec.handlers]
         store = self.clients.store
         projector = Projector(
@@ -268,11 +268,11 @@ class Cqrs:
 
     # -- synchronization -------------------------------------------------------
 
-    def handle_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    def handle_event(self, event: Mapping[str, object]) -> BatchResponse:
         """Process a Lambda DynamoDB stream event; return the partial batch response."""
         return self.synchronizer.handle_event(event).response()
 
-    def process_event(self, event: Mapping[str, Any]) -> BatchReport:
+    def process_event(self, event: Mapping[str, object]) -> BatchReport:
         """Like :meth:`handle_event` but returns the full :class:`BatchReport`."""
         return self.synchronizer.handle_event(event)
 

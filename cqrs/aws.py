@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .app import Cqrs
+    from .sync.synchronizer import BatchResponse
 
 logger = logging.getLogger("cqrs.aws")
 
@@ -42,8 +43,8 @@ def set_app(app: Cqrs | None) -> None:
     _app = app
 
 
-def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """Lambda entry point for DynamoDB stream events."""
+def handler(event: Mapping[str, object], context: object = None) -> BatchResponse:
+    """Lambda entry point for DynamoDB stream events (``context``, Lambda's, is not used)."""
     report = get_app().process_event(event)
     if report.failed:
         logger.warning(

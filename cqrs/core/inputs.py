@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from .keys import VERSION_LATEST
@@ -28,7 +26,7 @@ class CommandInput(CamelModel):
     is_deleted: bool | None = None
     seq: int | None = None
     ttl: int | None = None
-    attributes: Any = Field(default_factory=dict)
+    attributes: object = Field(default_factory=dict)
     source: str | None = None
 
 
@@ -47,5 +45,5 @@ class CommandPartialInput(CamelModel):
     is_deleted: bool | None = None
     seq: int | None = None
     ttl: int | None = None
-    attributes: Any = None
+    attributes: object = None
     source: str | None = None

@@ -18,15 +18,56 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar, Self
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias
 
 from .errors import InvalidEventError
 from .keys import add_version, remove_version, split_version
 
-#: A stored item at the gateway: camelCase attribute names to stored values.
+if TYPE_CHECKING:
+    #: A value DynamoDB stores, as Python holds it: what the codec decodes (numbers as
+    #: ``int``/``float``, sets of one kind) and what it accepts (``Decimal``, ``bytearray``).
+    StoredValue: TypeAlias = (
+        "bool | int | float | Decimal | str | bytes | bytearray | list[StoredValue]"
+        " | dict[str, StoredValue] | set[str | int | float | Decimal | bytes] | None"
+    )
+else:
+    # At run time only pydantic reads the alias (model fields holding stored values):
+    # ``object`` lets every value through unvalidated, as the codec is the check.
+    StoredValue = object
+
+#: A stored item at the gateway: camelCase attribute names to stored values. The values
+#: are left unnarrowed for ``cqrs.system.tasks``, which reads them unchecked in three
+#: places; every other layer type-checks against ``dict[str, StoredValue]``, which this
+#: becomes once those do.
 Item = dict[str, Any]
 #: An entity's ``attributes`` map.
-Attributes = dict[str, Any]
+Attributes = dict[str, StoredValue]
+
+
+def stored_int(value: StoredValue) -> int:
+    """A stored number (or numeric text) as ``int``, as ``int(value)`` reads it."""
+    if isinstance(value, (int, float, Decimal, str)):
+        return int(value)
+    raise TypeError(f"expected a stored number, got {value!r}")
+
+
+def stored_str(value: StoredValue) -> str:
+    """A stored string; anything else is a ``TypeError``."""
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a stored string, got {value!r}")
+
+
+def optional_str(value: StoredValue) -> str | None:
+    """A stored string, or ``None`` for an absent one."""
+    return None if value is None else stored_str(value)
+
+
+def stored_key(item: Mapping[str, StoredValue]) -> tuple[str, str]:
+    """``(pk, sk)`` of a stored item."""
+    return (stored_str(item["pk"]), stored_str(item["sk"]))
+
 
 #: Fields compared by the "not dirty" check (MBC's list), in stored names.
 DIRTY_FIELDS = ("id", "code", "name", "tenantCode", "type", "isDeleted", "seq", "ttl", "attributes")
@@ -49,10 +90,10 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-_NAMES: dict[type[Any], dict[str, str]] = {}
+_NAMES: dict[type[_Stored], dict[str, str]] = {}
 
 
-def _stored_names(cls: type[Any]) -> dict[str, str]:
+def _stored_names(cls: type[_Stored]) -> dict[str, str]:
     names = _NAMES.get(cls)
     if names is None:
         names = _NAMES[cls] = {f.name: _camel(f.name) for f in fields(cls) if f.name != "extra"}
@@ -98,10 +139,11 @@ class _Stored:
         return _stored_names(cls)
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Self:
+    def from_item(cls, item: Mapping[str, StoredValue]) -> Self:
         """Read a stored item; a modelled field of the wrong type is an
         :class:`~cqrs.core.errors.InvalidEventError` (the item is not what it claims)."""
         names = cls.stored_names()
+        # The constructor's keyword arguments, each checked against ``_TYPES`` below.
         values: dict[str, Any] = {}
         for python, stored in names.items():
             value = item.get(stored)
@@ -132,7 +174,7 @@ class _Stored:
             out = {**extra, **out}
         return out
 
-    def get(self, stored_name: str) -> Any:
+    def get(self, stored_name: str) -> StoredValue:
         """A field by its stored (camelCase) name, ``None`` when absent."""
         python = _STORED_TO_PYTHON.get(stored_name)
         return getattr(self, python) if python is not None else None
@@ -156,10 +198,10 @@ class CommandItem(_Stored):
     """
 
     source: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, StoredValue] = field(default_factory=dict)
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Self:
+    def from_item(cls, item: Mapping[str, StoredValue]) -> Self:
         """Read a stored command; its ``@version`` must agree with ``version``."""
         command = super().from_item(item)
         _, suffix = split_version(command.sk)

@@ -4,13 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from typing import Any, Generic, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
 from .errors import InvalidAttributesError
-from .items import Item
+from .items import Attributes, Item
 from .records import AttrT, Command, DataRecord, HistoryRecord
+
+
+@runtime_checkable
+class DataSyncHandler(Protocol):
+    """A custom projection, registered per entity.
+
+    ``up`` is called for every version, in order, before that version is
+    committed to the data table. Streams deliver at least once, so after a crash
+    ``up`` may see the same version again: make it idempotent per (key, version).
+    ``down`` is called, in reverse order, on handlers whose ``up`` succeeded for
+    a version that could not be committed (a later handler failed).
+
+    ``command`` is typed by the entity's attributes model, which this protocol (one
+    for every entity) cannot name: implementations declare their own ``Command[...]``.
+    """
+
+    def up(self, command: Command[Any]) -> None:
+        """Project one command version."""
+        ...
+
+    def down(self, command: Command[Any]) -> None:
+        """Undo :meth:`up` for a version that was not committed."""
+        ...
+
+
+#: A custom projection as registered: a class (built by the app's injector) or an instance.
+HandlerSpec = type[DataSyncHandler] | DataSyncHandler
 
 
 @dataclass(frozen=True)
@@ -19,15 +46,15 @@ class EntitySpec(Generic[AttrT]):
 
     ``attributes``: a pydantic model validating ``attributes`` on publish and
     typing them on read; ``None`` keeps them a plain dict. ``handlers``: custom
-    :class:`~cqrs.sync.projection.DataSyncHandler` classes (built by the app's
-    injector, so they can ask for services) or instances.
+    :class:`DataSyncHandler` classes (built by the app's injector, so they can ask
+    for services) or instances.
     """
 
     name: str
     attributes: type[BaseModel] | None = None
-    handlers: Sequence[Any] = field(default_factory=tuple)
+    handlers: Sequence[HandlerSpec] = field(default_factory=tuple)
 
-    def dump_attributes(self, value: Any) -> dict[str, Any]:
+    def dump_attributes(self, value: object) -> Attributes:
         """Validate ``attributes`` (a dict or model instance) and return the stored dict."""
         if self.attributes is None:
             if isinstance(value, BaseModel):
@@ -52,23 +79,21 @@ class EntitySpec(Generic[AttrT]):
             ) from exc
         return model.model_dump(mode="json")
 
-    def _attr_type(self) -> Any:
-        return self.attributes if self.attributes is not None else dict[str, Any]
+    def _attr_type(self) -> type[BaseModel] | type[dict[str, object]]:
+        """The pydantic parameter of the typed records: the model, else a plain dict."""
+        return self.attributes if self.attributes is not None else dict[str, object]
 
     def command_model(self, item: Item) -> Command[AttrT]:
         """A stored command item as a typed :class:`~cqrs.core.records.Command`."""
-        model: Any = Command[self._attr_type()]  # type: ignore[misc]
-        result: Command[AttrT] = model.model_validate(item)
-        return result
+        model = cast("type[Command[AttrT]]", Command[self._attr_type()])  # type: ignore[misc]
+        return model.model_validate(item)
 
     def data_model(self, item: Item) -> DataRecord[AttrT]:
         """A data row as a typed :class:`~cqrs.core.records.DataRecord`."""
-        model: Any = DataRecord[self._attr_type()]  # type: ignore[misc]
-        result: DataRecord[AttrT] = model.model_validate(item)
-        return result
+        model = cast("type[DataRecord[AttrT]]", DataRecord[self._attr_type()])  # type: ignore[misc]
+        return model.model_validate(item)
 
     def history_model(self, item: Item) -> HistoryRecord[AttrT]:
         """A history item as a typed :class:`~cqrs.core.records.HistoryRecord`."""
-        model: Any = HistoryRecord[self._attr_type()]  # type: ignore[misc]
-        result: HistoryRecord[AttrT] = model.model_validate(item)
-        return result
+        model = cast("type[HistoryRecord[AttrT]]", HistoryRecord[self._attr_type()])  # type: ignore[misc]
+        return model.model_validate(item)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Generic
 
 from ..core.context import Scope
 from ..core.errors import InterfaceError
-from ..core.items import CREATION_FIELDS, CommandItem
+from ..core.items import CREATION_FIELDS, CommandItem, Item, stored_int
 from ..core.keys import check_tenant, remove_version, validate_key, validate_part, validate_pk
 from ..core.records import AttrT, Command, DataRecord, Page
 from ..schema.definitions import CODE_INDEX
 from ..store import Condition, Store, absent, begins_with, equals
-from ..store.codec import Item
 from ..write.log import CommandLog
 from .cursor import decode_cursor, encode_cursor
 
@@ -66,7 +65,7 @@ class DataService(Generic[AttrT]):
         pk: str,
         sk: str,
         *,
-        after: Command[Any] | None = None,
+        after: Command[AttrT] | None = None,
         include_deleted: bool = False,
         context: Scope,
     ) -> DataRecord[AttrT] | None:
@@ -84,7 +83,7 @@ class DataService(Generic[AttrT]):
                 f"'after' is a command of {after.pk} / {after.sk}, not {pk} / {sk}"
             )
         row = self.get_item(pk, sk, consistent=True, context=context)
-        version = int(row["version"]) if row else 0
+        version = stored_int(row["version"]) if row else 0
         newer: CommandItem | None
         if after is not None:
             stored = after.model_dump(by_alias=True, mode="json")
@@ -132,7 +131,7 @@ class DataService(Generic[AttrT]):
             filter=None if include_deleted else NOT_DELETED,
             descending=descending,
         )
-        return Page[Any](
+        return Page[AttrT](
             items=[self._spec.data_model(i) for i in page.items],
             cursor=encode_cursor(page.last_key),
         )

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Generic
 
 from ..core.context import Scope
 from ..core.errors import InterfaceError
+from ..core.items import stored_str
 from ..core.keys import (
     add_version,
     check_tenant,
@@ -47,6 +48,6 @@ class HistoryService(Generic[AttrT]):
         condition = equals("pk", pk) & begins_with("sk", base + "@")
         items = list(self._store.query(self.tables.history, condition))
         # Sort keys order versions as text ("@10" < "@9"): sort by number.
-        own = [i for i in items if remove_version(i["sk"]) == base]
-        own.sort(key=lambda i: version_of(i["sk"]) or 0)
+        own = [i for i in items if remove_version(stored_str(i["sk"])) == base]
+        own.sort(key=lambda i: version_of(stored_str(i["sk"])) or 0)
         return [self._spec.history_model(i) for i in own]

@@ -12,12 +12,33 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict, cast
 
 from ..core.errors import ConfigurationError, UnknownEntityError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.literals import BillingModeType, StreamViewTypeType
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeDefinitionTypeDef,
+        GlobalSecondaryIndexTypeDef,
+        KeySchemaElementTypeDef,
+        StreamSpecificationTypeDef,
+    )
+
+    class TableTemplate(TypedDict):
+        """A table template file: ``CreateTable``'s shape without ``TableName``, plus
+        ``TimeToLiveAttribute`` (TTL is set by its own call)."""
+
+        KeySchema: Sequence[KeySchemaElementTypeDef]
+        AttributeDefinitions: Sequence[AttributeDefinitionTypeDef]
+        BillingMode: NotRequired[BillingModeType]
+        GlobalSecondaryIndexes: NotRequired[Sequence[GlobalSecondaryIndexTypeDef]]
+        StreamSpecification: NotRequired[StreamSpecificationTypeDef]
+        TimeToLiveAttribute: NotRequired[str]
+
 
 EntityTableKind = Literal["command", "data", "history"]
 ENTITY_TABLE_KINDS: tuple[EntityTableKind, ...] = ("command", "data", "history")
@@ -37,13 +58,13 @@ class TableDefinition:
     name: str
     kind: str  # "command", "data", "history" or a system table name
     entity: str | None
-    spec: Mapping[str, Any]
+    spec: TableTemplate
 
     @property
-    def stream_view_type(self) -> str | None:
+    def stream_view_type(self) -> StreamViewTypeType | None:
         """The stream view type, or ``None`` if the table has no stream."""
-        stream = self.spec.get("StreamSpecification") or {}
-        return stream.get("StreamViewType") if stream.get("StreamEnabled") else None
+        stream = self.spec.get("StreamSpecification")
+        return stream.get("StreamViewType") if stream and stream.get("StreamEnabled") else None
 
     @property
     def ttl_attribute(self) -> str | None:
@@ -51,7 +72,7 @@ class TableDefinition:
         return self.spec.get("TimeToLiveAttribute")
 
     @property
-    def indexes(self) -> list[Mapping[str, Any]]:
+    def indexes(self) -> list[GlobalSecondaryIndexTypeDef]:
         """Global secondary index specs (possibly empty)."""
         return list(self.spec.get("GlobalSecondaryIndexes") or [])
 
@@ -73,7 +94,7 @@ class Schema:
     prefix: str
     entities: tuple[str, ...]
     system_tables: tuple[str, ...]
-    templates: Mapping[str, Mapping[str, Any]] = field(repr=False)
+    templates: Mapping[str, TableTemplate] = field(repr=False)
 
     @classmethod
     def load(cls, tables_dir: Path | str, prefix: str = "") -> Schema:
@@ -100,7 +121,7 @@ class Schema:
         templates_dir = tables_dir / "templates"
         if not templates_dir.is_dir():
             templates_dir = _BUNDLED_TEMPLATES if _BUNDLED_TEMPLATES.is_dir() else _SOURCE_TEMPLATES
-        templates: dict[str, Mapping[str, Any]] = {}
+        templates: dict[str, TableTemplate] = {}
         for kind in ENTITY_TABLE_KINDS:
             templates[kind] = _read_template(templates_dir / "entity" / f"{kind}.json")
         system = sorted(p.stem for p in (templates_dir / "system").glob("*.json"))
@@ -162,13 +183,13 @@ def _check_prefix(prefix: str) -> None:
         )
 
 
-def _read_template(path: Path) -> Mapping[str, Any]:
+def _read_template(path: Path) -> TableTemplate:
     try:
-        spec = json.loads(path.read_text())
+        spec: object = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigurationError(f"table template {path} is missing", cause=exc) from exc
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"table template {path} is not valid JSON: {exc}") from exc
     if not isinstance(spec, dict) or "KeySchema" not in spec:
         raise ConfigurationError(f"table template {path} must be an object with KeySchema")
-    return spec
+    return cast("TableTemplate", spec)  # a CreateTable shape: DynamoDB checks the rest

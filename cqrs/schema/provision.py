@@ -13,11 +13,13 @@ classified: a denied permission is an :class:`~cqrs.core.errors.AccessDeniedErro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import CreateTableInputTypeDef, TableDescriptionTypeDef
+
     from ..store.tables import TableAdmin
     from .definitions import TableDefinition
 
@@ -63,9 +65,10 @@ def migrate_tables(
 def _plan_and_apply(
     admin: TableAdmin, definition: TableDefinition, dry_run: bool
 ) -> list[TableChange]:
-    current = admin.describe(definition.name)
-    if current is None:
+    described = admin.describe(definition.name)
+    if described is None:
         return _create_table(admin, definition, dry_run)
+    current = cast("TableDescriptionTypeDef", described)  # DescribeTable's ``Table``
     changes: list[TableChange] = []
     changes += _fix_indexes(admin, definition, current, dry_run)
     changes += _fix_stream(admin, definition, current, dry_run)
@@ -91,10 +94,10 @@ def _summary(d: TableDefinition) -> str:
     return ", ".join(parts)
 
 
-def _create_spec(d: TableDefinition) -> dict[str, Any]:
+def _create_spec(d: TableDefinition) -> CreateTableInputTypeDef:
     """The ``CreateTable`` request of a definition."""
     spec = d.spec
-    request: dict[str, Any] = {
+    request: CreateTableInputTypeDef = {
         "TableName": d.name,
         "KeySchema": spec["KeySchema"],
         "AttributeDefinitions": spec["AttributeDefinitions"],
@@ -111,7 +114,7 @@ def _create_spec(d: TableDefinition) -> dict[str, Any]:
 
 
 def _fix_indexes(
-    admin: TableAdmin, d: TableDefinition, current: Mapping[str, Any], dry_run: bool
+    admin: TableAdmin, d: TableDefinition, current: TableDescriptionTypeDef, dry_run: bool
 ) -> list[TableChange]:
     existing = {i["IndexName"] for i in current.get("GlobalSecondaryIndexes", [])}
     changes = []
@@ -125,28 +128,35 @@ def _fix_indexes(
         names = {k["AttributeName"] for k in index["KeySchema"]}
         # DynamoDB takes one GSI creation per UpdateTable call.
         admin.update(
-            d.name,
-            AttributeDefinitions=[attribute_types[n] for n in sorted(names)],
-            GlobalSecondaryIndexUpdates=[{"Create": index}],
+            {
+                "TableName": d.name,
+                "AttributeDefinitions": [attribute_types[n] for n in sorted(names)],
+                "GlobalSecondaryIndexUpdates": [{"Create": index}],
+            }
         )
     return changes
 
 
 def _fix_stream(
-    admin: TableAdmin, d: TableDefinition, current: Mapping[str, Any], dry_run: bool
+    admin: TableAdmin, d: TableDefinition, current: TableDescriptionTypeDef, dry_run: bool
 ) -> list[TableChange]:
     wanted = d.stream_view_type
     if not wanted:
         return []  # never disable a stream someone else may consume
-    stream = current.get("StreamSpecification") or {}
-    have = stream.get("StreamViewType") if stream.get("StreamEnabled") else None
+    stream = current.get("StreamSpecification")
+    have = stream.get("StreamViewType") if stream and stream.get("StreamEnabled") else None
     if have == wanted:
         return []
     change = TableChange(d.name, "set-stream", f"{have or 'none'} -> {wanted}")
     if not dry_run:
         if have:  # the view type cannot change in place: disable, then enable
-            admin.update(d.name, StreamSpecification={"StreamEnabled": False})
-        admin.update(d.name, StreamSpecification={"StreamEnabled": True, "StreamViewType": wanted})
+            admin.update({"TableName": d.name, "StreamSpecification": {"StreamEnabled": False}})
+        admin.update(
+            {
+                "TableName": d.name,
+                "StreamSpecification": {"StreamEnabled": True, "StreamViewType": wanted},
+            }
+        )
     return [change]
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from .classify import classify, error_code
-from .codec import from_wire_item
+from .codec import Item, from_wire_item
 from .expressions import Condition, Placeholders, projection
 from .results import CancellationReason, Cancelled, Conflict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import QueryInputPaginateTypeDef, QueryInputTypeDef
+
+    #: A ``Query`` request: one page (``client.query``) or every page (the paginator).
+    QueryRequest = TypeVar("QueryRequest", QueryInputTypeDef, QueryInputPaginateTypeDef)
 
 
 class ConflictBox:
@@ -25,25 +31,22 @@ def calling(what: str, *, conflicts: bool = False) -> Iterator[ConflictBox]:
         yield box
     except Exception as exc:
         if conflicts and error_code(exc) == "ConditionalCheckFailedException":
-            old = getattr(exc, "response", {}).get("Item")
-            box.value = Conflict(from_wire_item(old) if old else None)
+            box.value = Conflict(_item(_response(exc).get("Item")))
             return
         raise classify(exc, what) from exc
 
 
 def read_request(
-    table: str,
+    request: QueryRequest,
     key_condition: Condition,
     index: str | None,
     filter: Condition | None,
     consistent: bool,
     attributes: Sequence[str] | None,
-) -> dict[str, Any]:
+) -> QueryRequest:
+    """``request`` (naming the table) with its key condition, index, filter, projection."""
     p = Placeholders()
-    request: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": key_condition.render(p),
-    }
+    request["KeyConditionExpression"] = key_condition.render(p)
     if index is not None:
         request["IndexName"] = index
     else:
@@ -52,18 +55,30 @@ def read_request(
         request["FilterExpression"] = filter.render(p)
     if attributes:
         request["ProjectionExpression"] = projection(attributes, p)
-    request.update(p.request_parts())
-    return request
+    return p.fill(request)
 
 
 def cancelled(exc: BaseException) -> Cancelled:
-    raw = getattr(exc, "response", {}).get("CancellationReasons") or []
+    """The reasons of a ``TransactionCanceledException``, one per operation."""
+    raw = _response(exc).get("CancellationReasons") or []
     reasons = tuple(
         CancellationReason(
             code=str(r.get("Code") or "None"),
             message=str(r.get("Message") or ""),
-            item=from_wire_item(r["Item"]) if r.get("Item") else None,
+            item=_item(r.get("Item")),
         )
-        for r in raw
+        for r in (raw if isinstance(raw, list) else [])
+        if isinstance(r, Mapping)
     )
     return Cancelled(reasons)
+
+
+def _response(exc: BaseException) -> Mapping[str, object]:
+    """The parsed error response of a botocore ``ClientError`` (``{}`` for other errors)."""
+    response = getattr(exc, "response", None)
+    return response if isinstance(response, Mapping) else {}
+
+
+def _item(wire: object) -> Item | None:
+    """An item an error response carries (the current item of a failed condition)."""
+    return from_wire_item(wire) if isinstance(wire, Mapping) and wire else None

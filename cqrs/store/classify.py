@@ -8,8 +8,6 @@ permanent, so a stream never retries forever what no retry can cure.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..core.errors import (
     AccessDeniedError,
     ConditionFailedError,
@@ -126,7 +124,7 @@ def _from_botocore(exc: BaseException, what: str) -> CqrsError:
     from botocore import exceptions as b
 
     cls: type[CqrsError]
-    transient: tuple[type[Any], ...] = (
+    transient: tuple[type[Exception], ...] = (
         b.ConnectionError,
         b.HTTPClientError,
         b.ResponseStreamingError,

@@ -42,7 +42,8 @@ class Clients:
         return Store(self.dynamodb)
 
 
-_embedded_mock: Any = None
+#: moto's started ``mock_aws`` (``None`` until :func:`start_embedded`).
+_embedded_mock: object = None
 
 
 def start_embedded() -> None:
@@ -61,9 +62,9 @@ def start_embedded() -> None:
         raise ConfigurationError(
             "CQRS_ENDPOINT_URL=embedded needs moto: pip install 'cqrs[embedded]'", cause=exc
         ) from exc
-    config: Any = {"core": {"mock_credentials": False, "reset_boto3_session": False}}
-    _embedded_mock = mock_aws(config=config)
-    _embedded_mock.start()
+    mock = mock_aws(config={"core": {"mock_credentials": False, "reset_boto3_session": False}})
+    mock.start()
+    _embedded_mock = mock
 
 
 def client_options(settings: Settings, endpoint: str | None = None) -> dict[str, Any]:

@@ -22,14 +22,19 @@ plain numbers, not ``Decimal``. Top-level ``None`` values are dropped on write
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from ..core.errors import InvalidNumberError, InvalidValueError
+from ..core.items import Item as Item
+from ..core.items import StoredValue
 
-Item = dict[str, Any]
-WireItem = dict[str, Any]
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+#: An item in wire form: attribute names to DynamoDB attribute values (``{"S": "x"}``).
+WireItem: TypeAlias = "dict[str, AttributeValueTypeDef]"
 
 MAX_DEPTH = 32  # DynamoDB's nesting limit for maps and lists
 MAX_DIGITS = 38
@@ -38,7 +43,7 @@ MAX_EXPONENT = 125  # 9.99…e125 is the largest
 MAX_ITEM_BYTES = 400 * 1024
 
 
-def to_wire_item(item: Mapping[str, Any], what: str = "item") -> WireItem:
+def to_wire_item(item: Mapping[str, object], what: str = "item") -> WireItem:
     """Plain item → DynamoDB attribute-value map. ``None`` values are dropped."""
     out: WireItem = {}
     for name, value in item.items():
@@ -51,21 +56,25 @@ def to_wire_item(item: Mapping[str, Any], what: str = "item") -> WireItem:
     return out
 
 
-def to_wire(value: Any, what: str = "value") -> dict[str, Any]:
+def to_wire(value: object, what: str = "value") -> AttributeValueTypeDef:
     """One plain value → one DynamoDB attribute value (``None`` → ``NULL``)."""
     return _wire(value, what, 1)
 
 
-def from_wire_item(wire: Mapping[str, Any]) -> Item:
-    """DynamoDB attribute-value map → plain item (numbers as int or float)."""
+def from_wire_item(wire: Mapping[str, object]) -> Item:
+    """DynamoDB attribute-value map (from boto3, or DynamoDB JSON from a Lambda event)
+    → plain item (numbers as int or float). Input that is not DynamoDB JSON raises
+    ``TypeError``, ``ValueError`` or :class:`~cqrs.core.errors.InvalidValueError`."""
     return {k: from_wire(v) for k, v in wire.items()}
 
 
-def from_wire(value: Mapping[str, Any]) -> Any:
+def from_wire(value: object) -> StoredValue:
     """One DynamoDB attribute value → plain value."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"a DynamoDB attribute value is a map, got {type(value).__name__}")
     ((kind, inner),) = value.items()
     if kind == "S":
-        return inner
+        return _text(inner)
     if kind == "N":
         return _number_from_wire(inner)
     if kind == "BOOL":
@@ -73,21 +82,21 @@ def from_wire(value: Mapping[str, Any]) -> Any:
     if kind == "NULL":
         return None
     if kind == "M":
-        return {k: from_wire(v) for k, v in inner.items()}
+        return {k: from_wire(v) for k, v in _map(inner).items()}
     if kind == "L":
-        return [from_wire(v) for v in inner]
+        return [from_wire(v) for v in _list(inner)]
     if kind == "B":
-        return bytes(inner)
+        return _bytes(inner)
     if kind == "SS":
-        return set(inner)
+        return {_text(s) for s in _list(inner)}
     if kind == "NS":
-        return {_number_from_wire(n) for n in inner}
+        return {_number_from_wire(n) for n in _list(inner)}
     if kind == "BS":
-        return {bytes(b) for b in inner}
+        return {_bytes(b) for b in _list(inner)}
     raise InvalidValueError(f"unknown DynamoDB type {kind!r}")
 
 
-def item_size(wire: Mapping[str, Any]) -> int:
+def item_size(wire: Mapping[str, AttributeValueTypeDef]) -> int:
     """An upper-bound estimate of DynamoDB's item size in bytes (names + values)."""
     return sum(len(k.encode()) + _value_size(v) for k, v in wire.items())
 
@@ -95,7 +104,7 @@ def item_size(wire: Mapping[str, Any]) -> int:
 # -- writing ----------------------------------------------------------------------------------
 
 
-def _wire(value: Any, what: str, depth: int) -> dict[str, Any]:
+def _wire(value: object, what: str, depth: int) -> AttributeValueTypeDef:
     if value is None:
         return {"NULL": True}
     if isinstance(value, bool):
@@ -108,7 +117,7 @@ def _wire(value: Any, what: str, depth: int) -> dict[str, Any]:
         return {"B": bytes(value)}
     if isinstance(value, Mapping):
         _check_depth(what, depth)
-        out: dict[str, Any] = {}
+        out: dict[str, AttributeValueTypeDef] = {}
         for key, inner in value.items():
             if not isinstance(key, str):
                 raise InvalidValueError(
@@ -132,17 +141,20 @@ def _check_depth(what: str, depth: int) -> None:
         raise InvalidValueError(f"{what}: nested deeper than DynamoDB's {MAX_DEPTH} levels")
 
 
-def _set(value: Set[Any], what: str) -> dict[str, Any]:
+def _set(value: Set[object], what: str) -> AttributeValueTypeDef:
     if not value:
         raise InvalidValueError(
             f"{what}: DynamoDB cannot store an empty set (use a list or omit it)"
         )
-    if all(isinstance(v, str) for v in value):
-        return {"SS": sorted(value)}
-    if all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in value):
-        return {"NS": sorted({number_text(v, what) for v in value})}
-    if all(isinstance(v, (bytes, bytearray)) for v in value):
-        return {"BS": sorted(bytes(v) for v in value)}
+    strings = [v for v in value if isinstance(v, str)]
+    if len(strings) == len(value):
+        return {"SS": sorted(strings)}
+    numbers = [v for v in value if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)]
+    if len(numbers) == len(value):
+        return {"NS": sorted({number_text(v, what) for v in numbers})}
+    blobs = [bytes(v) for v in value if isinstance(v, (bytes, bytearray))]
+    if len(blobs) == len(value):
+        return {"BS": sorted(blobs)}
     kinds = sorted({type(v).__name__ for v in value})
     raise InvalidValueError(
         f"{what}: a set must hold only strings, only numbers or only bytes, got {kinds}"
@@ -191,27 +203,55 @@ def number_text(value: int | float | Decimal, what: str = "number") -> str:
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _number_from_wire(text: str) -> int | float:
+def _number_from_wire(text: object) -> int | float:
+    text = _text(text)
     if "." not in text and "e" not in text and "E" not in text:
         return int(text)
     number = Decimal(text)
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def _value_size(v: Mapping[str, Any]) -> int:
-    ((kind, inner),) = v.items()
-    if kind == "S":
-        return len(inner.encode())
-    if kind == "N":
-        return len(inner) // 2 + 2
-    if kind == "B":
-        return len(inner)
-    if kind in ("BOOL", "NULL"):
+def _text(inner: object) -> str:
+    if not isinstance(inner, str):
+        raise TypeError(f"expected a string in DynamoDB JSON, got {type(inner).__name__}")
+    return inner
+
+
+def _bytes(inner: object) -> bytes:
+    if not isinstance(inner, (bytes, bytearray)):
+        raise TypeError(f"expected bytes in DynamoDB JSON, got {type(inner).__name__}")
+    return bytes(inner)
+
+
+def _map(inner: object) -> Mapping[str, object]:
+    if not isinstance(inner, Mapping):
+        raise TypeError(f"expected a map in DynamoDB JSON, got {type(inner).__name__}")
+    return inner
+
+
+def _list(inner: object) -> Sequence[object]:
+    if not isinstance(inner, Sequence) or isinstance(inner, (str, bytes)):
+        raise TypeError(f"expected a list in DynamoDB JSON, got {type(inner).__name__}")
+    return inner
+
+
+def _value_size(v: AttributeValueTypeDef) -> int:
+    if "S" in v:
+        return len(v["S"].encode())
+    if "N" in v:
+        return len(v["N"]) // 2 + 2
+    if "B" in v:
+        return len(v["B"])
+    if "BOOL" in v or "NULL" in v:
         return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + 1 + _value_size(x) for k, x in inner.items())
-    if kind == "L":
-        return 3 + sum(1 + _value_size(x) for x in inner)
-    if kind in ("SS", "NS", "BS"):
-        return sum(len(x.encode()) if isinstance(x, str) else len(x) for x in inner)
-    return len(str(inner))
+    if "M" in v:
+        return 3 + sum(len(k.encode()) + 1 + _value_size(x) for k, x in v["M"].items())
+    if "L" in v:
+        return 3 + sum(1 + _value_size(x) for x in v["L"])
+    if "SS" in v:
+        return sum(len(x.encode()) for x in v["SS"])
+    if "NS" in v:
+        return sum(len(x.encode()) for x in v["NS"])
+    if "BS" in v:
+        return sum(len(x) for x in v["BS"])
+    return sum(len(str(x)) for x in v.values())

@@ -14,9 +14,33 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from .codec import to_wire
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        DeleteItemInputTypeDef,
+        PutItemInputTypeDef,
+        QueryInputPaginateTypeDef,
+        QueryInputTypeDef,
+        ScanInputPaginateTypeDef,
+        UpdateItemInputTypeDef,
+        UpdateTypeDef,
+    )
+
+    #: A request that takes expressions with names and values.
+    Request = TypeVar(
+        "Request",
+        PutItemInputTypeDef,
+        DeleteItemInputTypeDef,
+        UpdateItemInputTypeDef,
+        UpdateTypeDef,
+        QueryInputTypeDef,
+        QueryInputPaginateTypeDef,
+        ScanInputPaginateTypeDef,
+    )
 
 
 class Placeholders:
@@ -24,7 +48,7 @@ class Placeholders:
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, AttributeValueTypeDef] = {}
         self._by_name: dict[str, str] = {}
 
     def name(self, attribute: str) -> str:
@@ -35,20 +59,19 @@ class Placeholders:
             self.names[found] = attribute
         return found
 
-    def value(self, value: Any, what: str = "value") -> str:
+    def value(self, value: object, what: str = "value") -> str:
         """The placeholder of a value (serialized and checked now)."""
         placeholder = f":v{len(self.values)}"
         self.values[placeholder] = to_wire(value, what)
         return placeholder
 
-    def request_parts(self) -> dict[str, Any]:
-        """``ExpressionAttributeNames`` / ``Values`` for the request (omitted when empty)."""
-        parts: dict[str, Any] = {}
+    def fill(self, request: Request) -> Request:
+        """``request`` with ``ExpressionAttributeNames`` / ``Values`` (omitted when empty)."""
         if self.names:
-            parts["ExpressionAttributeNames"] = dict(self.names)
+            request["ExpressionAttributeNames"] = dict(self.names)
         if self.values:
-            parts["ExpressionAttributeValues"] = dict(self.values)
-        return parts
+            request["ExpressionAttributeValues"] = dict(self.values)
+        return request
 
 
 # -- conditions -----------------------------------------------------------------------------
@@ -90,7 +113,7 @@ class _Function(Condition):
 class _Compare(Condition):
     attribute: str
     operator: str
-    value: Any
+    value: object
 
     def render(self, p: Placeholders) -> str:
         return f"{p.name(self.attribute)} {self.operator} {p.value(self.value, self.attribute)}"
@@ -108,7 +131,7 @@ class _BeginsWith(Condition):
 @dataclass(frozen=True)
 class _In(Condition):
     attribute: str
-    values: tuple[Any, ...]
+    values: tuple[object, ...]
 
     def render(self, p: Placeholders) -> str:
         placeholders = ", ".join(p.value(v, self.attribute) for v in self.values)
@@ -125,12 +148,12 @@ def present(attribute: str) -> Condition:
     return _Function("attribute_exists", attribute)
 
 
-def equals(attribute: str, value: Any) -> Condition:
+def equals(attribute: str, value: object) -> Condition:
     """``attribute = value``."""
     return _Compare(attribute, "=", value)
 
 
-def at_most(attribute: str, value: Any) -> Condition:
+def at_most(attribute: str, value: object) -> Condition:
     """``attribute <= value``."""
     return _Compare(attribute, "<=", value)
 
@@ -140,7 +163,7 @@ def begins_with(attribute: str, prefix: str) -> Condition:
     return _BeginsWith(attribute, prefix)
 
 
-def one_of(attribute: str, values: Iterable[Any]) -> Condition:
+def one_of(attribute: str, values: Iterable[object]) -> Condition:
     """``attribute IN (values…)``."""
     return _In(attribute, tuple(values))
 
@@ -170,22 +193,24 @@ class Update:
     Methods chain: ``Update().set(status="QUEUED").add(attempts=1).remove("leaseUntil")``.
     """
 
-    _set: dict[str, Any] = field(default_factory=dict)
-    _set_if_absent: dict[str, Any] = field(default_factory=dict)
-    _add: dict[str, Any] = field(default_factory=dict)
+    _set: dict[str, object] = field(default_factory=dict)
+    _set_if_absent: dict[str, object] = field(default_factory=dict)
+    _add: dict[str, object] = field(default_factory=dict)
     _remove: list[str] = field(default_factory=list)
 
-    def set(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> Update:
+    def set(self, values: Mapping[str, object] | None = None, /, **more: object) -> Update:
         """``SET name = value`` for each pair."""
         self._set.update(values or {}, **more)
         return self
 
-    def set_if_absent(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> Update:
+    def set_if_absent(
+        self, values: Mapping[str, object] | None = None, /, **more: object
+    ) -> Update:
         """``SET name = if_not_exists(name, value)``: the first writer's value wins."""
         self._set_if_absent.update(values or {}, **more)
         return self
 
-    def add(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> Update:
+    def add(self, values: Mapping[str, object] | None = None, /, **more: object) -> Update:
         """``ADD name value``: numbers are incremented (from 0 when absent)."""
         self._add.update(values or {}, **more)
         return self

@@ -18,8 +18,8 @@ gateway guarantees:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from ..core.errors import ItemTooLargeError, TransactionConflictError, TransientError
 from .calls import calling, cancelled, read_request
@@ -30,6 +30,25 @@ from .results import Cancelled, Conflict, Key, Page, TxUpdate, Written
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        DeleteItemInputTypeDef,
+        GetItemInputTypeDef,
+        KeysAndAttributesTypeDef,
+        KeysAndAttributesUnionTypeDef,
+        PutItemInputTypeDef,
+        QueryInputPaginateTypeDef,
+        QueryInputTypeDef,
+        QueryOutputTypeDef,
+        ScanInputPaginateTypeDef,
+        ScanOutputTypeDef,
+        TransactWriteItemTypeDef,
+        UpdateItemInputTypeDef,
+        UpdateTypeDef,
+        WriteRequestUnionTypeDef,
+    )
+
+    #: An ``UpdateItem``, alone or inside a transaction.
+    UpdateRequest = TypeVar("UpdateRequest", UpdateItemInputTypeDef, UpdateTypeDef)
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
@@ -57,7 +76,7 @@ class Store:
         attributes: Sequence[str] | None = None,
     ) -> Item | None:
         """One item, or ``None``; ``attributes`` limits what is read."""
-        request: dict[str, Any] = {
+        request: GetItemInputTypeDef = {
             "TableName": table,
             "Key": to_wire_item(key, "key"),
             "ConsistentRead": consistent,
@@ -65,20 +84,22 @@ class Store:
         if attributes:
             p = Placeholders()
             request["ProjectionExpression"] = projection(attributes, p)
-            request.update(p.request_parts())
+            request["ExpressionAttributeNames"] = dict(p.names)
         with calling(f"get {table}"):
             response = self.client.get_item(**request)
         item = response.get("Item")
         return from_wire_item(item) if item is not None else None
 
-    def put(self, table: str, item: Item, *, condition: Condition | None = None) -> Conflict | None:
+    def put(
+        self, table: str, item: Mapping[str, object], *, condition: Condition | None = None
+    ) -> Conflict | None:
         """Write ``item`` (if ``condition`` holds); a :class:`Conflict` when it does not."""
-        request: dict[str, Any] = {"TableName": table, "Item": self.wire(table, item)}
+        request: PutItemInputTypeDef = {"TableName": table, "Item": self.wire(table, item)}
         if condition is not None:
             p = Placeholders()
             request["ConditionExpression"] = condition.render(p)
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-            request.update(p.request_parts())
+            p.fill(request)
         with calling(f"put {table}", conflicts=True) as conflict:
             self.client.put_item(**request)
         return conflict.value
@@ -93,7 +114,8 @@ class Store:
         returns: Literal["NONE", "ALL_NEW", "UPDATED_NEW"] = "NONE",
     ) -> Written | Conflict:
         """Apply ``update`` to one item (if ``condition`` holds)."""
-        request = self._update_request(table, key, update, condition)
+        start: UpdateItemInputTypeDef = {"TableName": table, "Key": to_wire_item(key, "key")}
+        request = _update_request(start, update, condition)
         request["ReturnValues"] = returns
         with calling(f"update {table}", conflicts=True) as conflict:
             response = self.client.update_item(**request)
@@ -105,17 +127,17 @@ class Store:
         self, table: str, key: Key, *, condition: Condition | None = None
     ) -> Conflict | None:
         """Delete one item (if ``condition`` holds)."""
-        request: dict[str, Any] = {"TableName": table, "Key": to_wire_item(key, "key")}
+        request: DeleteItemInputTypeDef = {"TableName": table, "Key": to_wire_item(key, "key")}
         if condition is not None:
             p = Placeholders()
             request["ConditionExpression"] = condition.render(p)
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-            request.update(p.request_parts())
+            p.fill(request)
         with calling(f"delete {table}", conflicts=True) as conflict:
             self.client.delete_item(**request)
         return conflict.value
 
-    def wire(self, table: str, item: Item) -> WireItem:
+    def wire(self, table: str, item: Mapping[str, object]) -> WireItem:
         """``item`` in wire form, refused if DynamoDB would refuse it (values, 400 KB)."""
         wire = to_wire_item(item, f"{table} item")
         size = item_size(wire)
@@ -142,9 +164,14 @@ class Store:
         on_page: Callable[[int], None] | None = None,
     ) -> Iterator[Item]:
         """Every item of a ``Query``, page by page (one page in memory)."""
-        request = read_request(table, key_condition, index, filter, consistent, attributes)
+        start: QueryInputPaginateTypeDef = {"TableName": table}
+        request = read_request(start, key_condition, index, filter, consistent, attributes)
         request["ScanIndexForward"] = not descending
-        return self._paginate("query", request, on_page)
+        return self._paginate(
+            f"query {table}",
+            lambda: self.client.get_paginator("query").paginate(**request),
+            on_page,
+        )
 
     def query_page(
         self,
@@ -159,11 +186,12 @@ class Store:
         consistent: bool = False,
     ) -> Page:
         """Up to ``limit`` items that pass ``filter``, from ``start``; with the key to go on."""
-        request = read_request(table, key_condition, index, filter, consistent, None)
+        first: QueryInputTypeDef = {"TableName": table}
+        request = read_request(first, key_condition, index, filter, consistent, None)
         request["ScanIndexForward"] = not descending
         items: list[Item] = []
         while True:
-            page = dict(request)
+            page: QueryInputTypeDef = {**request}
             if start:
                 page["ExclusiveStartKey"] = start
             if limit is not None:
@@ -186,25 +214,26 @@ class Store:
     ) -> Iterator[Item]:
         """Every item of a table, page by page (``on_page``: running count after each;
         ``page_size``: items read per request, else DynamoDB's 1 MB pages)."""
-        request: dict[str, Any] = {"TableName": table, "ConsistentRead": consistent}
+        request: ScanInputPaginateTypeDef = {"TableName": table, "ConsistentRead": consistent}
         if page_size is not None:
             request["PaginationConfig"] = {"PageSize": page_size}
         if filter is not None:
             p = Placeholders()
             request["FilterExpression"] = filter.render(p)
-            request.update(p.request_parts())
-        return self._paginate("scan", request, on_page)
+            p.fill(request)
+        return self._paginate(
+            f"scan {table}", lambda: self.client.get_paginator("scan").paginate(**request), on_page
+        )
 
     def _paginate(
         self,
-        operation: Literal["query", "scan"],
-        request: dict[str, Any],
+        what: str,
+        pages: Callable[[], Iterable[QueryOutputTypeDef | ScanOutputTypeDef]],
         on_page: Callable[[int], None] | None,
     ) -> Iterator[Item]:
-        paginator = self.client.get_paginator(operation)
         seen = 0
-        with calling(f"{operation} {request['TableName']}"):
-            for response in paginator.paginate(**request):
+        with calling(what):
+            for response in pages():
                 for wire in response.get("Items", []):
                     seen += 1
                     yield from_wire_item(wire)
@@ -222,20 +251,20 @@ class Store:
         """Items by key (100 per request, unprocessed keys retried); missing keys are absent."""
         out: list[Item] = []
         for start in range(0, len(keys), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
+            request: KeysAndAttributesTypeDef = {
                 "Keys": [to_wire_item(k, "key") for k in keys[start : start + BATCH_GET_LIMIT]],
                 "ConsistentRead": consistent,
             }
             if attributes:
                 p = Placeholders()
                 request["ProjectionExpression"] = projection(attributes, p)
-                request.update(p.request_parts())
-            pending: Any = {table: request}
+                request["ExpressionAttributeNames"] = dict(p.names)
+            pending: Mapping[str, KeysAndAttributesUnionTypeDef] = {table: request}
             for attempt in range(_BATCH_ATTEMPTS):
                 with calling(f"batch get {table}"):
                     response = self.client.batch_get_item(RequestItems=pending)
                 out.extend(from_wire_item(i) for i in response.get("Responses", {}).get(table, []))
-                pending = response.get("UnprocessedKeys") or None
+                pending = response.get("UnprocessedKeys") or {}
                 if not pending:
                     break
                 self._backoff(attempt)
@@ -249,7 +278,7 @@ class Store:
         self,
         table: str,
         *,
-        puts: Sequence[Item] = (),
+        puts: Sequence[Mapping[str, object]] = (),
         deletes: Sequence[Key] = (),
         on_chunk: Callable[[int], None] | None = None,
     ) -> int:
@@ -258,7 +287,9 @@ class Store:
         Every item is checked before the first request, so a refused item fails the
         call before anything is written. Returns the number of requests made.
         """
-        requests: list[Any] = [{"PutRequest": {"Item": self.wire(table, i)}} for i in puts]
+        requests: list[WriteRequestUnionTypeDef] = [
+            {"PutRequest": {"Item": self.wire(table, i)}} for i in puts
+        ]
         requests += [{"DeleteRequest": {"Key": to_wire_item(k, "key")}} for k in deletes]
         made = 0
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):
@@ -281,7 +312,7 @@ class Store:
         """All ``operations`` or none. A failed condition returns :class:`Cancelled`; a lost
         race (``TransactionConflict``, which botocore does not retry) is retried a few times
         with backoff, then raised as :class:`~cqrs.core.errors.TransactionConflictError`."""
-        items: Any = [{"Update": self._transact_update(op)} for op in operations]
+        items = [_transact_item(op) for op in operations]
         for attempt in range(_CONFLICT_ATTEMPTS):
             try:
                 self.client.transact_write_items(TransactItems=items)
@@ -302,26 +333,29 @@ class Store:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _update_request(
-        self, table: str, key: Key, update: Update, condition: Condition | None
-    ) -> dict[str, Any]:
-        p = Placeholders()
-        request: dict[str, Any] = {
-            "TableName": table,
-            "Key": to_wire_item(key, "key"),
-            "UpdateExpression": update.render(p),
-        }
-        if condition is not None:
-            request["ConditionExpression"] = condition.render(p)
-            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        request.update(p.request_parts())
-        return request
-
-    def _transact_update(self, op: TxUpdate) -> dict[str, Any]:
-        return self._update_request(op.table, op.key, op.update, op.condition)
-
     def _backoff(self, attempt: int) -> None:
         self._sleep(min(0.05 * 2**attempt, 1.0))
 
 
 # -- module helpers ---------------------------------------------------------------------------
+
+
+def _update_request(
+    request: UpdateRequest, update: Update, condition: Condition | None
+) -> UpdateRequest:
+    """``request`` (table and key) with the update and condition expressions."""
+    p = Placeholders()
+    request["UpdateExpression"] = update.render(p)
+    if condition is not None:
+        request["ConditionExpression"] = condition.render(p)
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return p.fill(request)
+
+
+def _transact_item(op: TxUpdate) -> TransactWriteItemTypeDef:
+    start: UpdateTypeDef = {
+        "TableName": op.table,
+        "Key": to_wire_item(op.key, "key"),
+        "UpdateExpression": "",
+    }
+    return {"Update": _update_request(start, op.update, op.condition)}

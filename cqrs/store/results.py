@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .codec import Item, WireItem
+from .codec import Item
 from .expressions import Condition, Update
 
-#: A table key (``pk``/``sk``), plain values.
-Key = Mapping[str, Any]
+if TYPE_CHECKING:
+    from .codec import WireItem
+
+#: A table key (``pk``/``sk``), plain values (checked by the codec).
+Key = Mapping[str, object]
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,17 @@ Streams API, so one handler serves both.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..core.errors import CqrsError, InvalidEventError
 from ..core.keys import split_version, validate_key, version_of
 from .codec import Item, from_wire_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams.type_defs import RecordTypeDef
 
 #: How much of a rejected record is kept (its JSON text), to stay far below 400 KB.
 MAX_KEPT_RECORD_CHARS = 64 * 1024
@@ -59,11 +63,11 @@ class RejectedRecord:
     rejected_at: str | None = None  # when it was kept (rows read back from sync-failures)
 
     @classmethod
-    def of(cls, raw: Any, reason: str, record: StreamRecord | None = None) -> RejectedRecord:
+    def of(cls, raw: object, reason: str, record: StreamRecord | None = None) -> RejectedRecord:
         """Describe ``raw`` (a Lambda record, possibly malformed) rejected for ``reason``."""
         text = json.dumps(raw, default=repr, sort_keys=True)[:MAX_KEPT_RECORD_CHARS]
         table = record.table_name if record else _table_of(raw)
-        seq = record.sequence_number if record else _sequence_number(raw)
+        seq = record.sequence_number if record else sequence_number_of(raw)
         image = record.new_image if record else None
         pk = image.get("pk") if image else None
         sk = image.get("sk") if image else None
@@ -108,14 +112,15 @@ def table_name_of_arn(arn: str) -> str:
     return rest.split("/", 1)[0]
 
 
-def parse_records(event: Mapping[str, Any]) -> list[StreamRecord]:
+def parse_records(event: Mapping[str, object]) -> list[StreamRecord]:
     """Parse a Lambda DynamoDB stream event. Raises :class:`InvalidEventError` if malformed."""
-    if not isinstance(event, Mapping) or not isinstance(event.get("Records"), list):
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
         raise InvalidEventError("event must be a mapping with a 'Records' list")
-    return [parse_record(r) for r in event["Records"]]
+    return [parse_record(r) for r in records]
 
 
-def parse_record(raw: Any) -> StreamRecord:
+def parse_record(raw: object) -> StreamRecord:
     """Parse one record of a Lambda DynamoDB stream event."""
     if not isinstance(raw, Mapping):
         raise InvalidEventError(f"stream record must be a mapping, got {type(raw).__name__}")
@@ -130,23 +135,17 @@ def parse_record(raw: Any) -> StreamRecord:
     try:
         new = from_wire_item(ddb["NewImage"]) if ddb.get("NewImage") else None
         old = from_wire_item(ddb["OldImage"]) if ddb.get("OldImage") else None
-    except (
-        TypeError,
-        ValueError,
-        AttributeError,
-        KeyError,
-        ArithmeticError,
-        RecursionError,
-    ) as exc:
+    except IMAGE_DECODE_ERRORS as exc:
         raise InvalidEventError(f"record {seq}: image is not DynamoDB JSON: {exc}") from exc
     return StreamRecord(seq, name, table_name_of_arn(arn), arn, new, old)
 
 
-def to_lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    """A DynamoDB Streams API ``GetRecords`` record → the shape Lambda delivers."""
-    ddb = dict(record["dynamodb"])
+def to_lambda_record(record: RecordTypeDef, stream_arn: str, region: str) -> dict[str, object]:
+    """A DynamoDB Streams API ``GetRecords`` record → the shape Lambda delivers (what
+    :func:`parse_record` reads: JSON values, the creation time in epoch seconds)."""
+    ddb: dict[str, object] = dict(record["dynamodb"])
     created = ddb.get("ApproximateCreationDateTime")
-    if created is not None and not isinstance(created, (int, float)):
+    if isinstance(created, datetime):
         ddb["ApproximateCreationDateTime"] = int(created.timestamp())
     return {
         "eventID": record.get("eventID"),
@@ -160,7 +159,7 @@ def to_lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) ->
     }
 
 
-def _table_of(raw: Any) -> str | None:
+def _table_of(raw: object) -> str | None:
     arn = raw.get("eventSourceARN") if isinstance(raw, Mapping) else None
     if not isinstance(arn, str):
         return None
@@ -170,11 +169,11 @@ def _table_of(raw: Any) -> str | None:
         return None
 
 
-def _sequence_number(raw: Any) -> str | None:
-    if isinstance(raw, Mapping) and isinstance(raw.get("dynamodb"), Mapping):
-        seq = raw["dynamodb"].get("SequenceNumber")
-        return seq if isinstance(seq, str) else None
-    return None
+def sequence_number_of(raw: object) -> str | None:
+    """``dynamodb.SequenceNumber`` of a Lambda-shaped record, ``None`` when it has none."""
+    ddb = raw.get("dynamodb") if isinstance(raw, Mapping) else None
+    seq = ddb.get("SequenceNumber") if isinstance(ddb, Mapping) else None
+    return seq if isinstance(seq, str) else None
 
 
 def _region_of_arn(arn: str) -> str | None:
@@ -182,6 +181,26 @@ def _region_of_arn(arn: str) -> str | None:
     return parts[3] if len(parts) == 5 and parts[0] == "arn" and parts[3] else None
 
 
-def batch_response(failed_sequence_numbers: Sequence[str]) -> dict[str, Any]:
-    """Lambda's partial batch response for ``ReportBatchItemFailures``."""
-    return {"batchItemFailures": [{"itemIdentifier": s} for s in failed_sequence_numbers]}
+#: What decoding DynamoDB JSON raises for a value that is not DynamoDB JSON.
+IMAGE_DECODE_ERRORS = (
+    TypeError,
+    ValueError,
+    AttributeError,
+    KeyError,
+    ArithmeticError,
+    RecursionError,
+)
+
+
+def parse_image(wire: object, what: str) -> Item | None:
+    """Decode one DynamoDB JSON map of a stream record (``Keys``, ``NewImage`` …) as
+    :func:`parse_record` decodes images: empty or absent → ``None``; not a map, or not
+    DynamoDB JSON → :class:`InvalidEventError` naming ``what``."""
+    if not wire:
+        return None
+    if not isinstance(wire, Mapping):
+        raise InvalidEventError(f"{what} must be a DynamoDB JSON map")
+    try:
+        return from_wire_item(wire)
+    except IMAGE_DECODE_ERRORS as exc:
+        raise InvalidEventError(f"{what} is not DynamoDB JSON: {exc}") from exc

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .classify import classify, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_dynamodbstreams.type_defs import (
+        DescribeStreamInputTypeDef,
+        GetShardIteratorInputTypeDef,
+        RecordTypeDef,
+        ShardTypeDef,
+    )
 
 #: Errors that mean a shard's data is gone (trimmed after 24 h, or the stream was replaced).
 SHARD_GONE = ("ResourceNotFoundException", "TrimmedDataAccessException")
@@ -34,12 +40,12 @@ class StreamsGateway:
             return str(arn)
         return None
 
-    def shards(self, arn: str) -> list[Mapping[str, Any]]:
+    def shards(self, arn: str) -> list[ShardTypeDef]:
         """Every shard of a stream (all ``DescribeStream`` pages)."""
-        shards: list[Mapping[str, Any]] = []
+        shards: list[ShardTypeDef] = []
         start: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"StreamArn": arn}
+            kwargs: DescribeStreamInputTypeDef = {"StreamArn": arn}
             if start:
                 kwargs["ExclusiveStartShardId"] = start
             try:
@@ -54,11 +60,14 @@ class StreamsGateway:
     def iterator(self, arn: str, shard: str, after: str | None) -> str | None:
         """A shard iterator after sequence number ``after`` (else at the trim horizon);
         ``None`` when the shard is gone."""
-        kwargs: dict[str, Any] = {"StreamArn": arn, "ShardId": shard}
+        kwargs: GetShardIteratorInputTypeDef = {
+            "StreamArn": arn,
+            "ShardId": shard,
+            "ShardIteratorType": "TRIM_HORIZON",
+        }
         if after:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
-        else:
-            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+            kwargs["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            kwargs["SequenceNumber"] = after
         try:
             iterator = self._streams.get_shard_iterator(**kwargs).get("ShardIterator")
         except Exception as exc:
@@ -67,7 +76,7 @@ class StreamsGateway:
             raise classify(exc, f"shard iterator {arn} {shard}") from exc
         return str(iterator) if iterator else None
 
-    def records(self, arn: str, iterator: str, limit: int) -> Iterator[list[dict[str, Any]]]:
+    def records(self, arn: str, iterator: str, limit: int) -> Iterator[list[RecordTypeDef]]:
         """Pages of raw ``GetRecords`` records from ``iterator`` until a page comes back empty.
 
         An open shard always hands back a next iterator; on local engines an empty read
@@ -83,4 +92,4 @@ class StreamsGateway:
             if not records:
                 return
             next_iterator = response.get("NextShardIterator")
-            yield list(records)  # type: ignore[arg-type]
+            yield list(records)

@@ -7,14 +7,20 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import TransientError
+from .calls import calling
 from .classify import classify, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import UpdateTableInputTypeDef
 
 
 class TableAdmin:
-    """DynamoDB's control plane, as much of it as ``cqrs migrate`` needs."""
+    """DynamoDB's control plane, as much of it as ``cqrs migrate`` needs.
+
+    ``describe`` and ``create`` keep plain mappings in their signatures: subclasses
+    (:class:`cqrs.testing.fresh_tables.FreshTables`) override them with those types.
+    """
 
     def __init__(
         self, client: DynamoDBClient, *, sleep: Callable[[float], None] = time.sleep
@@ -33,31 +39,31 @@ class TableAdmin:
 
     def create(self, spec: Mapping[str, Any]) -> None:
         """``CreateTable`` with a CreateTable-shaped ``spec``, then wait until ACTIVE."""
-        self._call("create", spec["TableName"], self._client.create_table, spec)
+        with calling(f"create {spec['TableName']}"):
+            self._client.create_table(**spec)
         self.wait_active(spec["TableName"])
 
-    def update(self, name: str, **changes: Any) -> None:
+    def update(self, request: UpdateTableInputTypeDef) -> None:
         """``UpdateTable`` (one change at a time, as DynamoDB requires), then wait."""
-        self._call("update", name, self._client.update_table, {"TableName": name, **changes})
+        name = request["TableName"]
+        with calling(f"update {name}"):
+            self._client.update_table(**request)
         self.wait_active(name)
 
     def ttl_enabled(self, name: str) -> bool:
         """Whether TTL is enabled (or being enabled) on the table."""
-        desc = self._call(
-            "describe TTL of", name, self._client.describe_time_to_live, {"TableName": name}
-        )
+        with calling(f"describe TTL of {name}"):
+            desc = self._client.describe_time_to_live(TableName=name)
         status = desc.get("TimeToLiveDescription", {}).get("TimeToLiveStatus")
         return status in ("ENABLED", "ENABLING")
 
     def enable_ttl(self, name: str, attribute: str) -> None:
         """Turn TTL on for ``attribute``."""
-        spec = {"Enabled": True, "AttributeName": attribute}
-        self._call(
-            "enable TTL on",
-            name,
-            self._client.update_time_to_live,
-            {"TableName": name, "TimeToLiveSpecification": spec},
-        )
+        with calling(f"enable TTL on {name}"):
+            self._client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
+            )
 
     def wait_active(self, name: str, timeout: float = 300) -> None:
         """Wait until the table and its indexes are ACTIVE."""
@@ -76,10 +82,3 @@ class TableAdmin:
                 return
             self._sleep(0.5)
         raise TransientError(f"table {name} did not become ACTIVE within {timeout:.0f}s")
-
-    @staticmethod
-    def _call(what: str, name: str, method: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
-        try:
-            return method(**kwargs)
-        except Exception as exc:
-            raise classify(exc, f"{what} {name}") from exc

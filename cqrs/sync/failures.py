@@ -38,11 +38,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..core.errors import ConcurrentUpdateError, OperationalError, is_retryable
-from ..core.items import CommandItem
+from ..core.items import CommandItem, Item, stored_int, stored_key, stored_str
 from ..core.keys import VERSION_SEPARATOR, add_version, make_id, tenant_of, validate_part
 from ..core.records import now_iso
 from ..store import Store, begins_with, equals, item_absent
-from ..store.codec import Item
 from .rejected import RejectedRecords
 from .synchronizer import Verdict
 
@@ -130,17 +129,17 @@ class SyncFailure:
     def from_item(cls, item: Item) -> SyncFailure:
         """Read a stored row."""
         return cls(
-            entity=item["entity"],
-            pk=item["entityPk"],
-            sk=item["entitySk"],
-            failed_version=int(item["failedVersion"]),
-            waiting_through=int(item["waitingThrough"]),
-            attempts=int(item["attempts"]),
-            error=item["error"],
-            first_failed_at=item["firstFailedAt"],
-            last_failed_at=item["lastFailedAt"],
+            entity=stored_str(item["entity"]),
+            pk=stored_str(item["entityPk"]),
+            sk=stored_str(item["entitySk"]),
+            failed_version=stored_int(item["failedVersion"]),
+            waiting_through=stored_int(item["waitingThrough"]),
+            attempts=stored_int(item["attempts"]),
+            error=stored_str(item["error"]),
+            first_failed_at=stored_str(item["firstFailedAt"]),
+            last_failed_at=stored_str(item["lastFailedAt"]),
             stuck=item["status"] == "STUCK",
-            revision=int(item["revision"]),
+            revision=stored_int(item["revision"]),
         )
 
 
@@ -314,7 +313,7 @@ class SyncFailures:
         row = self._store.get(
             table, {"pk": key[0], "sk": key[1]}, consistent=True, attributes=("version",)
         )
-        return int(row.get("version", 0)) if row else 0
+        return stored_int(row.get("version", 0)) if row else 0
 
     def _get(self, entity: str, key: EntityKey) -> SyncFailure | None:
         row_key = {"pk": _partition(entity), "sk": make_id(*key)}
@@ -353,7 +352,7 @@ class SyncFailures:
         data_table = self._schema.entity_tables(entity).data
         keys = [{"pk": f.pk, "sk": f.sk} for f in rows]
         found = self._store.batch_get(data_table, keys, attributes=("pk", "sk", "version"))
-        versions = {(i["pk"], i["sk"]): int(i.get("version", 0)) for i in found}
+        versions = {stored_key(i): stored_int(i.get("version", 0)) for i in found}
         out = []
         for failure in rows:
             data_version = versions.get(failure.key, 0)

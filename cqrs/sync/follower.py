@@ -22,16 +22,22 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..store.stream_records import to_lambda_record
+from ..store.stream_records import sequence_number_of, to_lambda_record
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams.type_defs import ShardTypeDef
+
     from ..store.streams import StreamsGateway
 
 logger = logging.getLogger("cqrs.sync.follower")
 
-EventHandler = Callable[[dict[str, Any]], Mapping[str, Any]]
+#: One stream record in Lambda's shape (:func:`~cqrs.store.stream_records.to_lambda_record`).
+LambdaRecord = dict[str, object]
+#: Handles a Lambda stream event (``{"Records": [...]}``); returns the partial batch
+#: response (``{"batchItemFailures": [{"itemIdentifier": sequence number}]}``).
+EventHandler = Callable[[dict[str, list[LambdaRecord]]], Mapping[str, object]]
 
 
 class CheckpointStore(Protocol):
@@ -115,9 +121,9 @@ class StreamFollower:
         arns = (self._streams.stream_arn(table) for table in self._tables)
         return [arn for arn in arns if arn]
 
-    def read_records(self) -> list[dict[str, Any]]:
+    def read_records(self) -> list[LambdaRecord]:
         """Every record after the checkpoints, in Lambda's shape, without handling them."""
-        out: list[dict[str, Any]] = []
+        out: list[LambdaRecord] = []
         for arn in self.stream_arns():
             for shard in self._shards(arn):
                 for batch in self._batches(arn, shard):
@@ -162,11 +168,11 @@ class StreamFollower:
         for batch in self._batches(arn, shard):
             report.batches += 1
             report.records += len(batch)
-            response = self._handler({"Records": batch})
-            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            failed = _failed_ids(self._handler({"Records": batch}))
             done = _processed_prefix(batch, failed)
-            if done:
-                self._checkpoints.put(arn, shard, done[-1]["dynamodb"]["SequenceNumber"])
+            last = sequence_number_of(done[-1]) if done else None
+            if last is not None:
+                self._checkpoints.put(arn, shard, last)
             if failed:
                 report.failed += len(batch) - len(done)
                 return  # retry this shard from the first failure on the next poll
@@ -174,7 +180,7 @@ class StreamFollower:
     def _shards(self, arn: str) -> list[str]:
         return parents_first(self._streams.shards(arn))
 
-    def _batches(self, arn: str, shard: str) -> Iterator[list[dict[str, Any]]]:
+    def _batches(self, arn: str, shard: str) -> Iterator[list[LambdaRecord]]:
         after = self._checkpoints.get(arn, shard)
         iterator = self._streams.iterator(arn, shard, after)
         if iterator is None:
@@ -186,7 +192,7 @@ class StreamFollower:
             yield [to_lambda_record(r, arn, self._region) for r in records]
 
 
-def parents_first(shards: Iterable[Mapping[str, Any]]) -> list[str]:
+def parents_first(shards: Iterable[ShardTypeDef]) -> list[str]:
     """Shard ids ordered parents before children: a child's records follow its parent's.
 
     A parent that is not listed (trimmed away) does not hold its children back.
@@ -208,9 +214,22 @@ def parents_first(shards: Iterable[Mapping[str, Any]]) -> list[str]:
     return ordered
 
 
-def _processed_prefix(batch: list[dict[str, Any]], failed: set[str]) -> list[dict[str, Any]]:
+def _failed_ids(response: Mapping[str, object]) -> set[object]:
+    """The ``itemIdentifier`` of every failure a partial batch response reports."""
+    failures = response.get("batchItemFailures", [])
+    if not isinstance(failures, list):
+        raise TypeError(f"batchItemFailures must be a list, got {failures!r}")
+    ids: set[object] = set()
+    for failure in failures:
+        if not isinstance(failure, Mapping):
+            raise TypeError(f"a batch item failure must be a mapping, got {failure!r}")
+        ids.add(failure["itemIdentifier"])
+    return ids
+
+
+def _processed_prefix(batch: list[LambdaRecord], failed: set[object]) -> list[LambdaRecord]:
     """The records before the first failed one (what may be checkpointed)."""
     for i, record in enumerate(batch):
-        if record["dynamodb"]["SequenceNumber"] in failed:
+        if sequence_number_of(record) in failed:
             return batch[:i]
     return batch

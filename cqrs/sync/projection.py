@@ -25,11 +25,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.errors import ConcurrentUpdateError, CqrsError, MissingCommandError, TransientError
-from ..core.items import CREATION_FIELDS, PROJECTED_FIELDS, CommandItem, DataItem, Item
+from ..core.items import (
+    CREATION_FIELDS,
+    PROJECTED_FIELDS,
+    CommandItem,
+    DataItem,
+    Item,
+    stored_int,
+    stored_key,
+)
 from ..core.keys import add_version
+from ..core.spec import DataSyncHandler as DataSyncHandler
 from ..store import BATCH_GET_LIMIT, Conflict, Store, Update, absent, equals
 
 if TYPE_CHECKING:
@@ -39,26 +48,7 @@ if TYPE_CHECKING:
 EntityKey = tuple[str, str]  # (pk, base sk)
 
 _MAX_ROUNDS = 5
-
-
-@runtime_checkable
-class DataSyncHandler(Protocol):
-    """A custom projection, registered per entity.
-
-    ``up`` is called for every version, in order, before that version is
-    committed to the data table. Streams deliver at least once, so after a crash
-    ``up`` may see the same version again: make it idempotent per (key, version).
-    ``down`` is called, in reverse order, on handlers whose ``up`` succeeded for
-    a version that could not be committed (a later handler failed).
-    """
-
-    def up(self, command: Command[Any]) -> None:
-        """Project one command version."""
-        ...
-
-    def down(self, command: Command[Any]) -> None:
-        """Undo :meth:`up` for a version that was not committed."""
-        ...
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -96,6 +86,8 @@ class _Work:
         self.outcome = EntityOutcome(self.key)
 
 
+#: The typed command handlers see: its attributes are the entity's model (a pydantic
+#: generic parameter only the entity's spec knows).
 CommandFactory = Callable[[Item], "Command[Any]"]
 
 #: One status per command version: the command, "applied" or "failed", the error.
@@ -211,7 +203,7 @@ class Projector:
                 for key in chunk:
                     self._fail(by_key[key], min(by_key[key].commands), exc)
                 continue
-            found = {(i["pk"], i["sk"]): int(i.get("version", 0)) for i in items}
+            found = {stored_key(i): stored_int(i.get("version", 0)) for i in items}
             for key in chunk:
                 by_key[key].base = found.get(key, 0)
 
@@ -289,7 +281,7 @@ class Projector:
         if not isinstance(result, Conflict):
             return None
         if result.current is not None:
-            return int(result.current.get("version", 0))
+            return stored_int(result.current.get("version", 0))
         return self._current_version(w, expected)
 
     def _row(self, w: _Work, through: int) -> DataItem:
@@ -317,7 +309,7 @@ class Projector:
         except CqrsError as exc:
             self._fail(w, expected + 1, exc)
             return -1
-        return int(row.get("version", 0)) if row else 0
+        return stored_int(row.get("version", 0)) if row else 0
 
     # -- DynamoDB helpers --------------------------------------------------------
 
@@ -363,7 +355,7 @@ class Projector:
             return self._to_command(command.to_item())
         from ..core.records import Command
 
-        return Command[Any].model_validate(command.to_item())
+        return Command[dict[str, object]].model_validate(command.to_item())
 
     @staticmethod
     def _fail(w: _Work, version: int, exc: BaseException) -> None:
@@ -391,6 +383,6 @@ def _base(w: _Work) -> int:
     return w.base
 
 
-def _best_effort(fn: Callable[[Any], None], arg: Any) -> None:
+def _best_effort(fn: Callable[[_T], None], arg: _T) -> None:
     with contextlib.suppress(Exception):  # compensation must not mask the original failure
         fn(arg)

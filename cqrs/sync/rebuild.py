@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.errors import InvalidEventError
-from ..core.items import CommandItem
+from ..core.items import CommandItem, StoredValue, stored_key
 from ..core.keys import version_of
 from ..store.expressions import absent, at_most
 
@@ -52,7 +52,7 @@ class RebuildReport:
 
 
 def expected_read_model(
-    commands: Iterable[CommandItem | Mapping[str, Any]],
+    commands: Iterable[CommandItem | Mapping[str, StoredValue]],
 ) -> tuple[dict[tuple[str, str], Item], dict[tuple[str, str], Item]]:
     """The stored data rows and history items a set of commands implies."""
     by_entity: dict[tuple[str, str], dict[int, CommandItem]] = defaultdict(dict)
@@ -108,8 +108,8 @@ def rebuild(
     )
     commands, malformed = _commands(scanned)
     want_data, want_history = expected_read_model(commands)
-    have_data = {(i["pk"], i["sk"]): i for i in store.scan(tables.data, consistent=True)}
-    have_history = {(i["pk"], i["sk"]): i for i in store.scan(tables.history, consistent=True)}
+    have_data = {stored_key(i): i for i in store.scan(tables.data, consistent=True)}
+    have_history = {stored_key(i): i for i in store.scan(tables.history, consistent=True)}
     report = RebuildReport(entities=len(want_data), commands=len(commands), malformed=malformed)
 
     history_fixes = [item for key, item in want_history.items() if have_history.get(key) != item]

@@ -19,9 +19,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..core.items import Item, optional_str
 from ..core.records import now_iso
 from ..store import Store, begins_with, equals, item_absent
-from ..store.codec import Item
 from ..store.stream_records import RejectedRecord
 
 if TYPE_CHECKING:
@@ -102,9 +102,9 @@ def _from_item(item: Item) -> RejectedRecord:
     return RejectedRecord(
         reason=str(item.get("reason", "")),
         raw=str(item.get("raw", "")),
-        table=item.get("table"),
-        sequence_number=item.get("sequenceNumber"),
-        pk=item.get("entityPk"),
-        sk=item.get("entitySk"),
-        rejected_at=item.get("rejectedAt"),
+        table=optional_str(item.get("table")),
+        sequence_number=optional_str(item.get("sequenceNumber")),
+        pk=optional_str(item.get("entityPk")),
+        sk=optional_str(item.get("entitySk")),
+        rejected_at=optional_str(item.get("rejectedAt")),
     )

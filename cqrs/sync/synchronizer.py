@@ -30,14 +30,13 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.errors import InvalidEventError, UnexpectedError, is_retryable
 from ..core.items import CommandItem
 from ..store.stream_records import (
     RejectedRecord,
     StreamRecord,
-    batch_response,
     command_image_problem,
     parse_record,
 )
@@ -46,6 +45,10 @@ if TYPE_CHECKING:
     from .projection import EntityKey, EntityOutcome, Projector
 
 logger = logging.getLogger("cqrs.sync.synchronizer")
+
+#: Lambda's partial batch response: ``{"batchItemFailures": [{"itemIdentifier": seq}]}``
+#: (the shape of :class:`cqrs.events.batch.PartialBatchResponse`, as a plain dict).
+BatchResponse = dict[str, list[dict[str, str]]]
 
 #: A consumer of another table's records: returns the sequence numbers that failed.
 RecordConsumer = Callable[[Sequence[StreamRecord]], Sequence[str]]
@@ -79,9 +82,10 @@ class BatchReport:
     stuck: list[EntityKey] = field(default_factory=list)  # failed, but acknowledged
     rejected: list[RejectedRecord] = field(default_factory=list)  # acknowledged, recorded
 
-    def response(self) -> dict[str, Any]:
-        """Lambda's partial batch response."""
-        return batch_response(self.failed)
+    def response(self) -> BatchResponse:
+        """Lambda's partial batch response (built here: importing :mod:`cqrs.events.batch`
+        would load the events package's models on the handler's cold path)."""
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in self.failed]}
 
 
 class Synchronizer:
@@ -102,7 +106,7 @@ class Synchronizer:
         """Route records of ``table_name`` (e.g. the tasks table) to ``consumer``."""
         self._consumers[table_name] = consumer
 
-    def handle_event(self, event: Mapping[str, Any]) -> BatchReport:
+    def handle_event(self, event: Mapping[str, object]) -> BatchReport:
         """Process a Lambda DynamoDB stream event.
 
         Raises :class:`~cqrs.core.errors.InvalidEventError` only when the event itself is not a
@@ -113,7 +117,7 @@ class Synchronizer:
             raise InvalidEventError("event must be a mapping with a 'Records' list")
         report = BatchReport(received=len(raw_records))
         by_table: dict[str, list[StreamRecord]] = defaultdict(list)
-        raw_of: dict[int, Any] = {}
+        raw_of: dict[int, object] = {}
         for raw in raw_records:
             try:
                 record = parse_record(raw)
@@ -130,7 +134,7 @@ class Synchronizer:
         self,
         table: str,
         records: list[StreamRecord],
-        raw_of: Mapping[int, Any],
+        raw_of: Mapping[int, object],
         report: BatchReport,
     ) -> None:
         consumer = self._consumers.get(table)

@@ -14,7 +14,7 @@ the base command + 1 ``PutItem``; version -1 → 1 ``GetItem`` (data version) + 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Generic
 
 from ..core.context import InvokeContext, Scope
 from ..core.errors import (
@@ -186,6 +186,6 @@ class CommandService(Generic[AttrT]):
         return model
 
 
-def _check_stored_version(version: Any) -> None:
+def _check_stored_version(version: object) -> None:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InterfaceError(f"a stored version is an integer >= 1, got {version!r}")

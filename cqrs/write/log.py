@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.items import CommandItem
+from ..core.items import CommandItem, stored_int
 from ..core.keys import add_version
 from ..store import Conflict, Store, item_absent
 
@@ -37,7 +37,7 @@ class CommandLog:
         row = self._store.get(
             self.tables.data, {"pk": pk, "sk": base_sk}, consistent=True, attributes=("version",)
         )
-        return int(row.get("version", 0)) if row else 0
+        return stored_int(row.get("version", 0)) if row else 0
 
     def latest(self, pk: str, base_sk: str) -> CommandItem | None:
         """The latest command of an entity: from the data version, a window per request."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+from ..core.items import Attributes, StoredValue
 
 
-def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, StoredValue], patch: Mapping[str, StoredValue]) -> Attributes:
     """Return ``base`` with ``patch`` merged in, without mutating either."""
     out = dict(base)
     for key, value in patch.items():

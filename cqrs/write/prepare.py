@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Generic
 
 from ..core.context import InvokeContext
 from ..core.errors import (
@@ -36,6 +36,9 @@ from .rules import check_command_key, check_custom_id, check_version, is_dirty
 if TYPE_CHECKING:
     from ..core.spec import EntitySpec
     from .log import CommandLog
+
+#: Fields a partial input cannot clear: ``None`` there means "unchanged".
+_REQUIRED = frozenset(("code", "name", "type"))
 
 #: Stored attributes of a base command that never carry over to the next version.
 _NOT_CARRIED = frozenset(("cpk", "csk", "status"))
@@ -93,12 +96,12 @@ class CommandBuilder(Generic[AttrT]):
         check_context(input.pk, context)
         version = check_version(input.version)
         base = self._base_of_partial(input, version)
-        changes = patch(input, base)
-        candidate = replace(base, **changes)
+        changed = _changed(input)
+        candidate = patch(input, base)
         candidate = replace(
             candidate, attributes=self._spec.dump_attributes(candidate.attributes or {})
         )
-        if "code" in changes or "type" in changes:  # the key parts must still agree
+        if "code" in changed or "type" in changed:  # the key parts must still agree
             check_command_key(
                 candidate.pk,
                 candidate.base_sk,
@@ -122,25 +125,37 @@ class CommandBuilder(Generic[AttrT]):
         return base
 
 
-def patch(input: CommandPartialInput, base: CommandItem) -> dict[str, Any]:
-    """The fields a partial input changes, as ``CommandItem`` field names (attributes
-    deep-merged into the base's)."""
-    changes: dict[str, Any] = {}
-    for name in input.model_fields_set - {"pk", "sk", "version", "attributes"}:
-        value = getattr(input, name)
-        if value is None and name in ("code", "name", "type"):
-            continue  # required fields cannot be cleared: None means "unchanged"
-        changes[name] = value
-    if "code" in changes:
-        validate_part("code", changes["code"])
+def patch(input: CommandPartialInput, base: CommandItem) -> CommandItem:
+    """``base`` with the fields a partial input changes (attributes deep-merged into the
+    base's)."""
+    changed = _changed(input)
+    if "code" in changed and input.code is not None:
+        validate_part("code", input.code)
+    attributes = base.attributes
     if input.attributes is not None:
         raw = input.attributes
         if hasattr(raw, "model_dump"):
             raw = raw.model_dump(mode="json", exclude_unset=True)
         if not isinstance(raw, Mapping):
             raise InterfaceError("partial attributes must be a mapping or a pydantic model")
-        changes["attributes"] = deep_merge(base.attributes or {}, raw)
-    return changes
+        attributes = deep_merge(base.attributes or {}, raw)
+    return replace(
+        base,
+        code=input.code if "code" in changed else base.code,
+        name=input.name if "name" in changed else base.name,
+        type=input.type if "type" in changed else base.type,
+        is_deleted=input.is_deleted if "is_deleted" in changed else base.is_deleted,
+        seq=input.seq if "seq" in changed else base.seq,
+        ttl=input.ttl if "ttl" in changed else base.ttl,
+        source=input.source if "source" in changed else base.source,
+        attributes=attributes,
+    )
+
+
+def _changed(input: CommandPartialInput) -> set[str]:
+    """The fields a partial input sets (``None`` for a required field means "unchanged")."""
+    given = input.model_fields_set - {"pk", "sk", "version", "attributes"}
+    return {n for n in given if getattr(input, n) is not None or n not in _REQUIRED}
 
 
 def first(candidate: CommandItem, context: InvokeContext) -> CommandItem:

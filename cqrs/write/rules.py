@@ -17,10 +17,10 @@ limit here, at publish, rather than failing later in the stream.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..core.errors import InterfaceError, InvalidKeyError, ItemTooLargeError
-from ..core.items import DIRTY_FIELDS, CommandItem
+from ..core.items import DIRTY_FIELDS, CommandItem, StoredValue
 from ..core.keys import (
     KEY_SEPARATOR,
     VERSION_LATEST,
@@ -31,8 +31,11 @@ from ..core.keys import (
 )
 from ..store.codec import MAX_ITEM_BYTES, item_size, to_wire, to_wire_item
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-def check_version(version: Any) -> int:
+
+def check_version(version: object) -> int:
     """A base version: an integer ≥ -1 (0 creates, -1 means the latest)."""
     if isinstance(version, bool) or not isinstance(version, int):
         raise InterfaceError(f"version must be an integer, got {version!r}")
@@ -94,5 +97,5 @@ def is_dirty(base: CommandItem, candidate: CommandItem) -> bool:
     return any(_stored(base.get(f), f) != _stored(candidate.get(f), f) for f in DIRTY_FIELDS)
 
 
-def _stored(value: Any, name: str) -> Any:
+def _stored(value: StoredValue, name: str) -> AttributeValueTypeDef | None:
     return None if value is None else to_wire(value, name)

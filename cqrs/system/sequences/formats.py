@@ -32,14 +32,14 @@ _PLACEHOLDER = re.compile(r"([a-z_][a-z0-9_]*)(?::([0-9]+))?")
 
 
 @dataclass(frozen=True)
-class Token:
+class FormatToken:
     """One placeholder: the token's name and its width (``None``: the default)."""
 
     name: str
     width: int | None
 
 
-Segment = str | Token
+Segment = str | FormatToken
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class SequenceFormat:
     @property
     def tokens(self) -> frozenset[str]:
         """Names of the tokens the template uses."""
-        return frozenset(s.name for s in self.segments if isinstance(s, Token))
+        return frozenset(s.name for s in self.segments if isinstance(s, FormatToken))
 
     def render(self, values: dict[str, str | int]) -> str:
         """Substitute ``values`` (every used token must be present)."""
@@ -121,7 +121,7 @@ def _parse(template: str) -> SequenceFormat:
     return parsed
 
 
-def _token(template: str, body: str, position: int) -> Token:
+def _token(template: str, body: str, position: int) -> FormatToken:
     """The token of the placeholder ``{body}`` found at ``position`` of ``template``."""
     match = _PLACEHOLDER.fullmatch(body)
     if match is None:
@@ -136,7 +136,7 @@ def _token(template: str, body: str, position: int) -> Token:
             f"format {template!r}: unknown token {{{name}}} (known: {known})"
         )
     if width_text is None:
-        return Token(name, None)
+        return FormatToken(name, None)
     if name not in NUMERIC_TOKENS:
         raise InvalidSequenceFormatError(
             f"format {template!r}: {{{name}}} is text and takes no width"
@@ -146,4 +146,4 @@ def _token(template: str, body: str, position: int) -> Token:
         raise InvalidSequenceFormatError(
             f"format {template!r}: width of {{{name}}} must be 1..{_MAX_WIDTH}, got {width}"
         )
-    return Token(name, width)
+    return FormatToken(name, width)
