@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 #: Public name → the module (under ``cqrs``) that defines it.
 _EXPORTS: dict[str, str] = {
     "Cqrs": "app",
-    "Entity": "app",
+    "EntityServices": "app",
     "load_app": "app",
     "InvokeContext": "core.context",
     "SYSTEM": "core.context",
@@ -143,7 +143,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # the same names, for type checkers (`X as X`: an explicit re-export)
     from .app import Cqrs as Cqrs
-    from .app import Entity as Entity
+    from .app import EntityServices as EntityServices
     from .app import load_app as load_app
     from .core.context import SYSTEM as SYSTEM
     from .core.context import InvokeContext as InvokeContext

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Entity(Generic[AttrT]):
+class EntityServices(Generic[AttrT]):
     """The services of one entity: ``commands`` (write), ``data`` and ``history`` (read)."""
 
     name: str
@@ -75,7 +75,7 @@ class Cqrs:
         self.schema = Schema.load(self.settings.tables_dir, self.settings.table_prefix)
         self.clients = clients or make_clients(self.settings)
         self._specs: dict[str, EntitySpec[Any]] = {}
-        self._entities: dict[str, Entity[Any]] = {}
+        self._entities: dict[str, EntityServices[Any]] = {}
         self.injector = injector.Injector([self._bind, *modules])
         self.synchronizer = Synchronizer(self._projector_for_table)
         if "sync-failures" in self.schema.system_tables:
@@ -145,7 +145,7 @@ class Cqrs:
         *,
         attributes: type[BaseModel] | None = None,
         handlers: Iterable[HandlerSpec] = (),
-    ) -> Entity[Any]:
+    ) -> EntityServices[Any]:
         """Declare an entity's attributes model and custom projections; returns it.
 
         Call before the entity is first used.
@@ -158,7 +158,7 @@ class Cqrs:
         self._specs[name] = EntitySpec(name, attributes, tuple(handlers))
         return self.entity(name)
 
-    def entity(self, name: str) -> Entity[Any]:
+    def entity(self, name: str) -> EntityServices[Any]:
         """The services of entity ``name`` (listed in ``tables/cqrs.json``)."""
         found = self._entities.get(name)
         if found is not None:
@@ -170,7 +170,7 @@ class Cqrs:
         projector = Projector(
             store, tables, handlers, spec.command_model, listener=self._command_statuses
         )
-        entity = Entity(
+        entity = EntityServices(
             name,
             tables,
             spec,

@@ -45,7 +45,9 @@ def _cqrs_types(annotation: Any) -> set[type]:
     origin = get_origin(annotation)
     if origin is not None and isinstance(origin, type) and origin.__module__.startswith("cqrs"):
         found.add(origin)
-    for arg in get_args(annotation) if origin is not None or isinstance(annotation, UnionType) else ():
+    for arg in (
+        get_args(annotation) if origin is not None or isinstance(annotation, UnionType) else ()
+    ):
         found |= _cqrs_types(arg)
     return found
 

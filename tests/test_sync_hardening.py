@@ -233,3 +233,24 @@ def test_cqrs_stuck_lists_rejected_records_and_fails_until_dismissed(
     for kept in app.sync_failures.rejected_records.list():
         app.sync_failures.rejected_records.dismiss(kept)
     assert main(["stuck", *common]) == 0
+
+
+@pytest.mark.parametrize("how", ["huge exponent", "nested 2,000 deep"])
+def test_pathological_images_are_rejected_quickly_not_raised(app: Cqrs, how: str) -> None:
+    """Hand-made records (DynamoDB's own limits keep them out of real streams) must not
+    hang the decoder or blow the stack while the rejected record is kept."""
+    publish(app, "1")
+    (record,) = stream_records(app)
+    broken = copy.deepcopy(record)
+    broken["dynamodb"]["SequenceNumber"] = "9" + record["dynamodb"]["SequenceNumber"]
+    if how == "huge exponent":
+        broken["dynamodb"]["NewImage"]["version"] = {"N": "1e1000000"}
+    else:
+        deep: dict[str, Any] = {"S": "leaf"}
+        for _ in range(2000):
+            deep = {"M": {"a": deep}}
+        broken["dynamodb"]["NewImage"]["attributes"] = deep
+    report = app.process_event({"Records": [broken, record]})
+    assert report.failed == [] and version(app, "1") == 1
+    (kept,) = app.sync_failures.rejected_records.list()
+    assert kept.sequence_number == broken["dynamodb"]["SequenceNumber"]

@@ -33,7 +33,7 @@ from cqrs import (
     CommandPartialInput,
     Cqrs,
     CqrsError,
-    Entity,
+    EntityServices,
     InterfaceError,
     InvokeContext,
     RotateBy,
@@ -153,7 +153,7 @@ def assert_own_partition_blind(app: Cqrs, call: Call) -> None:
 # -- seeding tenant B ------------------------------------------------------------------
 
 
-def seed_orders(app: Cqrs) -> Entity[Any]:
+def seed_orders(app: Cqrs) -> EntityServices[Any]:
     """B's order 1 at version 2 (data row, two history versions) and order 2."""
     order = app.entity("order")
     order.commands.publish_sync(order_input(B, "1"), AS_B)
@@ -189,7 +189,7 @@ def seed_sequences(seq: SequenceService) -> None:
 # -- commands (writes) -----------------------------------------------------------------
 
 #: ``write(order, context)`` aimed at B's keys; returns the stored command.
-Write = Callable[[Entity[Any], InvokeContext], object]
+Write = Callable[[EntityServices[Any], InvokeContext], object]
 
 WRITES: dict[str, Write] = {
     "publish_async create": lambda o, ctx: o.commands.publish_async(order_input(B, "3"), ctx),
@@ -240,10 +240,10 @@ def test_commands_cannot_claim_another_tenants_code(cqrs_app: Cqrs, sync: bool) 
 # -- entity reads: commands, data, history ---------------------------------------------
 
 #: ``read(order, tenant, context)`` of the keys of ``tenant``.
-Read = Callable[[Entity[Any], str, InvokeContext], object]
+Read = Callable[[EntityServices[Any], str, InvokeContext], object]
 
 
-def _wait(order: Entity[Any], tenant: str, ctx: InvokeContext) -> bool:
+def _wait(order: EntityServices[Any], tenant: str, ctx: InvokeContext) -> bool:
     order.commands.wait_until_applied(order_pk(tenant), SK, 2, timeout=5, context=ctx)
     return True
 

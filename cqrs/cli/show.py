@@ -20,7 +20,7 @@ from .options import AppSpec, EndpointUrl, Prefix, TablesDir, target
 from .render import Cell, change_text, emit, plain, table
 
 if TYPE_CHECKING:
-    from ..app import Cqrs, Entity
+    from ..app import Cqrs, EntityServices
 
 #: Top-level fields that change with every version; shown as columns, not as changes.
 VERSION_FIELDS = frozenset(
@@ -108,7 +108,7 @@ class EntityView:
         return self.data is not None or bool(self.versions)
 
 
-def load_entity_view(entity: Entity[Any], pk: str, sk: str) -> EntityView:
+def load_entity_view(entity: EntityServices[Any], pk: str, sk: str) -> EntityView:
     """Read the data row, the history and any command versions not yet synchronized.
 
     An operator's view of any tenant's entity: every read is made as :data:`~cqrs.SYSTEM`.

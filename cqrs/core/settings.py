@@ -27,40 +27,20 @@ class Settings(BaseSettings):
       command before its entity is stuck and the stream moves on (default 5).
     """
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # Every field reads CQRS_<NAME> (env_prefix); the region keeps AWS's own variables.
+    model_config = SettingsConfigDict(env_prefix="CQRS_", extra="ignore", frozen=True)
 
-    endpoint_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("CQRS_ENDPOINT_URL", "endpoint_url")
-    )
+    endpoint_url: str | None = None
     region: str = Field(
         default="ap-northeast-1",
         validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "region"),
     )
-    table_prefix: str = Field(
-        default="", validation_alias=AliasChoices("CQRS_TABLE_PREFIX", "table_prefix")
-    )
-    tables_dir: Path = Field(
-        default=Path("tables"), validation_alias=AliasChoices("CQRS_TABLES_DIR", "tables_dir")
-    )
-
-    time_zone: str = Field(
-        default="UTC", validation_alias=AliasChoices("CQRS_TIME_ZONE", "time_zone")
-    )
-    fiscal_start_month: int = Field(
-        default=4,
-        ge=1,
-        le=12,
-        validation_alias=AliasChoices("CQRS_FISCAL_START_MONTH", "fiscal_start_month"),
-    )
-
-    sns_topic_arn: str | None = Field(
-        default=None, validation_alias=AliasChoices("CQRS_SNS_TOPIC_ARN", "sns_topic_arn")
-    )
-    sync_max_attempts: int = Field(
-        default=5,
-        ge=1,
-        validation_alias=AliasChoices("CQRS_SYNC_MAX_ATTEMPTS", "sync_max_attempts"),
-    )
+    table_prefix: str = ""
+    tables_dir: Path = Path("tables")
+    time_zone: str = "UTC"
+    fiscal_start_month: int = Field(default=4, ge=1, le=12)
+    sns_topic_arn: str | None = None
+    sync_max_attempts: int = Field(default=5, ge=1)
 
     @field_validator("endpoint_url")
     @classmethod

@@ -41,6 +41,7 @@ MAX_DIGITS = 38
 MIN_EXPONENT = -130  # adjusted exponent: 1e-130 is the smallest magnitude
 MAX_EXPONENT = 125  # 9.99…e125 is the largest
 MAX_ITEM_BYTES = 400 * 1024
+_MAX_NUMBER_TEXT = 200  # characters; DynamoDB's are at most ~40
 
 
 def to_wire_item(item: Mapping[str, object], what: str = "item") -> WireItem:
@@ -205,9 +206,17 @@ def number_text(value: int | float | Decimal, what: str = "number") -> str:
 
 def _number_from_wire(text: object) -> int | float:
     text = _text(text)
+    if len(text) > _MAX_NUMBER_TEXT:  # DynamoDB's own numbers are short: refuse, don't grind
+        raise InvalidNumberError(f"{text[:20]}…: not a DynamoDB number ({len(text)} characters)")
     if "." not in text and "e" not in text and "E" not in text:
         return int(text)
     number = Decimal(text)
+    if (
+        number.is_finite()
+        and not number.is_zero()
+        and not (MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT)
+    ):
+        raise InvalidNumberError(f"{text}: outside DynamoDB's range (1e-130 to 9.99e125)")
     return int(number) if number == number.to_integral_value() else float(number)
 
 

@@ -8,6 +8,7 @@ Streams API, so one handler serves both.
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,7 +66,10 @@ class RejectedRecord:
     @classmethod
     def of(cls, raw: object, reason: str, record: StreamRecord | None = None) -> RejectedRecord:
         """Describe ``raw`` (a Lambda record, possibly malformed) rejected for ``reason``."""
-        text = json.dumps(raw, default=repr, sort_keys=True)[:MAX_KEPT_RECORD_CHARS]
+        try:
+            text = json.dumps(raw, default=repr, sort_keys=True)[:MAX_KEPT_RECORD_CHARS]
+        except (RecursionError, ValueError):  # nested beyond reason: keep its repr instead
+            text = reprlib.repr(raw)
         table = record.table_name if record else _table_of(raw)
         seq = record.sequence_number if record else sequence_number_of(raw)
         image = record.new_image if record else None
