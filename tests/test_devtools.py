@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import queue
 import signal
@@ -17,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from cqrs import SYSTEM, CommandInput, CommandPartialInput, Cqrs, InvokeContext
+from cqrs import SYSTEM, CommandInput, CommandPartialInput, Cqrs, InvokeContext, TaskStatus
 from cqrs.cli import main
-from cqrs.cli.dev import _env_app_factory, run_dev
+from cqrs.cli.dev import AppFactory, _env_app_factory, run_dev
 from cqrs.cli.diff import Change, diff_versions
 from cqrs.cli.render import render_table
 from cqrs.core.errors import ConfigurationError
@@ -54,18 +55,27 @@ def patch(code: str, version: int, **fields: Any) -> CommandPartialInput:
 class DevThread:
     """``run_dev`` in a thread; ``endpoint`` once ready; ``close()`` stops and joins it."""
 
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(
+        self, settings: Settings, port: int, app_factory: AppFactory | None = None
+    ) -> None:
         self.stop = threading.Event()
         self.out = io.StringIO()
         self._ready: queue.Queue[str] = queue.Queue()
         self.error: BaseException | None = None
+        self.app_factory = app_factory
         self.thread = threading.Thread(target=self._run, args=(settings, port), daemon=True)
         self.thread.start()
 
     def _run(self, settings: Settings, port: int) -> None:
         try:
             run_dev(
-                settings, self.stop, port=port, ready=self._ready.put, interval=0.05, out=self.out
+                settings,
+                self.stop,
+                port=port,
+                ready=self._ready.put,
+                interval=0.05,
+                out=self.out,
+                app_factory=self.app_factory,
             )
         except BaseException as exc:  # reported by the test
             self.error = exc
@@ -118,6 +128,74 @@ def test_dev_serves_migrates_and_syncs(dev: tuple[DevThread, int], cqrs_tables_d
     assert "export CQRS_TABLE_PREFIX=devtest-" in banner
     assert "AWS_ACCESS_KEY_ID" in banner and "any values work" in banner
     assert "create-table devtest-order-command" in banner
+
+
+def _left_queued_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "cqrs.system.tasks" and "stay QUEUED" in r.getMessage()
+    ]
+
+
+@pytest.mark.slow  # a server and a follower per test
+def test_dev_without_app_leaves_tasks_queued_and_says_so_once(
+    dev: tuple[DevThread, int], cqrs_tables_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="cqrs.system.tasks")
+    runner, _ = dev
+    endpoint = runner.endpoint()
+    assert "tasks stay QUEUED" in runner.out.getvalue()  # the banner says it up front
+    service = Cqrs(
+        Settings(endpoint_url=endpoint, table_prefix="devtest-", tables_dir=cqrs_tables_dir)
+    )
+    created = [
+        service.tasks.create("acme", "csv-import", {"n": n}, context=SYSTEM) for n in range(3)
+    ]
+
+    deadline = time.monotonic() + BOUND
+    while not _left_queued_lines(caplog) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _left_queued_lines(caplog), "cqrs dev did not say it leaves the tasks queued"
+    time.sleep(0.5)  # ten idle polls: long enough for any FAILED write to show
+    for task in created:
+        now = service.tasks.get("acme", task.sk, consistent=True, context=SYSTEM)
+        assert now is not None
+        assert (now.status, now.attempts, now.error) == (TaskStatus.QUEUED, 0, None)
+    (line,) = _left_queued_lines(caplog)  # once for the task type, not once per task
+    assert "'csv-import'" in line
+    assert runner.error is None
+
+
+@pytest.mark.slow  # a server and a follower per test
+def test_dev_with_app_fails_a_task_type_the_app_has_no_handler_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cqrs_tables_dir: Path
+) -> None:
+    name = f"dev_app_{os.getpid()}_{time.monotonic_ns()}"
+    (tmp_path / f"{name}.py").write_text("from cqrs import Cqrs\napp = Cqrs.from_env()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("CQRS_ENDPOINT_URL", raising=False)
+    factory = _env_app_factory(f"{name}:app", cqrs_tables_dir, "devapp-")
+    runner = DevThread(Settings(tables_dir=cqrs_tables_dir), free_port(), app_factory=factory)
+    try:
+        endpoint = runner.endpoint()
+        assert "tasks stay QUEUED" not in runner.out.getvalue()
+        service = Cqrs(
+            Settings(endpoint_url=endpoint, table_prefix="devapp-", tables_dir=cqrs_tables_dir)
+        )
+        created = service.tasks.create("acme", "csv-import", {}, context=SYSTEM)
+        task = None
+        deadline = time.monotonic() + BOUND
+        while time.monotonic() < deadline:
+            task = service.tasks.get("acme", created.sk, consistent=True, context=SYSTEM)
+            if task is not None and task.status.is_terminal:
+                break
+            time.sleep(0.05)
+        assert task is not None and task.error is not None
+        assert (task.status, task.error.type) == (TaskStatus.FAILED, "NoTaskHandlerError")
+    finally:
+        runner.close()
+    assert runner.error is None
 
 
 def test_dev_refuses_a_port_in_use(cqrs_tables_dir: Path) -> None:

@@ -3,6 +3,13 @@
 It starts moto's server on 127.0.0.1, creates the tables and follows every
 stream through the synchronizer, so a service pointed at it
 (``CQRS_ENDPOINT_URL``) sees its read model updated as it would on AWS.
+
+Without ``--app`` the process has none of the service's handlers: commands are
+projected into data and history (no custom projections), and tasks are left
+QUEUED for a process that has their handlers (``TaskService.unhandled = "leave"``,
+one warning per task type) instead of being failed with ``NoTaskHandlerError``
+as Lambda would fail a task type nobody registered. With ``--app`` the user's app
+runs as it would on Lambda.
 """
 
 from __future__ import annotations
@@ -65,7 +72,8 @@ def dev(
     """Run a local DynamoDB + Streams engine with the synchronizer following it.
 
     Starts moto's server on 127.0.0.1, creates every table and feeds every stream
-    through the synchronizer until Ctrl-C. Data lives in memory only.
+    through the synchronizer until Ctrl-C. Data lives in memory only. Without --app,
+    tasks stay QUEUED (no handlers run here): pass --app to run them.
     """
     _configure_logging(verbose)
     settings = settings_for(Target("dev", tables_dir=tables_dir, prefix=prefix))
@@ -91,10 +99,12 @@ def run_dev(
     """Serve moto on ``127.0.0.1:port``, migrate, follow every stream until ``stop`` is set.
 
     ``settings`` give the tables and prefix (its endpoint is replaced by the
-    server's). ``ready`` is called with the endpoint URL once tables exist and
-    the follower starts. ``app_factory(endpoint)`` builds the app instead (for
-    ``--app``). The server is stopped before returning, also on errors. The
-    engine's per-request log (werkzeug) is silenced unless ``verbose``.
+    server's); that app has no handlers, so it leaves tasks QUEUED. ``ready`` is
+    called with the endpoint URL once tables exist and the follower starts.
+    ``app_factory(endpoint)`` builds the app instead (for ``--app``: its handlers
+    run, and a task type it has no handler for fails, as on Lambda). The server is
+    stopped before returning, also on errors. The engine's per-request log
+    (werkzeug) is silenced unless ``verbose``.
     """
     stream = out or sys.stdout
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
@@ -102,7 +112,8 @@ def run_dev(
     try:
         app = app_factory(endpoint) if app_factory else _app_on(settings, endpoint)
         app.migrate(echo=lambda line: print(f"  {line}", file=stream))
-        print(dev_banner(app, endpoint, interval), file=stream, flush=True)
+        banner = dev_banner(app, endpoint, interval, user_app=app_factory is not None)
+        print(banner, file=stream, flush=True)
         if ready is not None:
             ready(endpoint)
         app.follower().follow(stop, interval=interval)
@@ -130,17 +141,30 @@ def start_engine(port: int, host: str = DEFAULT_HOST) -> tuple[Any, str]:
     return server, f"http://{bound_host}:{bound_port}"
 
 
-def dev_banner(app: Cqrs, endpoint: str, interval: float) -> str:
-    """What ``cqrs dev`` prints once ready: the endpoint and how to point a service at it."""
+def dev_banner(app: Cqrs, endpoint: str, interval: float, *, user_app: bool = True) -> str:
+    """What ``cqrs dev`` prints once ready: the endpoint and how to point a service at it.
+
+    ``user_app``: the app is the user's (``--app``); if not, the banner says that no
+    custom projection or task handler runs here.
+    """
     s = app.settings
     tables = [d.name for d in app.schema.definitions()]
     prefix = s.table_prefix
+    handlers = (
+        []
+        if user_app
+        else [
+            "  no --app: tasks stay QUEUED and custom projections don't run (none of your "
+            "handlers are here); pass --app MODULE:ATTR to run them"
+        ]
+    )
     return "\n".join(
         [
             f"cqrs dev: DynamoDB + DynamoDB Streams (moto) at {endpoint}",
             f"  {len(tables)} table(s) in {s.region}, prefix {prefix!r}: {', '.join(tables)}",
             f"  following {len(app.streamed_tables())} stream(s) through the synchronizer "
             f"(polling every {interval:g} s when idle)",
+            *handlers,
             "",
             "Point a service at it:",
             f"  export CQRS_ENDPOINT_URL={endpoint}",
@@ -156,9 +180,14 @@ def dev_banner(app: Cqrs, endpoint: str, interval: float) -> str:
 
 
 def _app_on(settings: Settings, endpoint: str) -> Cqrs:
+    """The app of ``cqrs dev`` without ``--app``: it has none of the service's handlers,
+    so it leaves tasks QUEUED for a process that has them instead of failing them."""
     from ..app import Cqrs
 
-    return Cqrs(settings.model_copy(update={"endpoint_url": endpoint}))
+    app = Cqrs(settings.model_copy(update={"endpoint_url": endpoint}))
+    if "tasks" in app.schema.system_tables:
+        app.tasks.unhandled = "leave"
+    return app
 
 
 def _env_app_factory(spec: str, tables_dir: Path | None, prefix: str | None) -> AppFactory:

@@ -90,7 +90,10 @@ in state:
   lease_seconds``), run the handler, then write COMPLETED with the result, or
   the error and QUEUED again (a retry, driven by that write's own stream record)
   or FAILED. A task type with no registered handler goes straight to FAILED
-  (``NoTaskHandlerError``) without using an attempt.
+  (``NoTaskHandlerError``) without using an attempt; with
+  ``TaskService(unhandled="leave")`` (``cqrs dev`` without ``--app``, a process
+  that has none of the service's handlers) it stays QUEUED instead, untouched,
+  and the service logs one warning per task type.
 - ``PROCESSING`` with an expired lease: reclaim it (below).
 - anything else: nothing.
 
@@ -211,6 +214,7 @@ from .models import (
     TaskError,
     TaskPage,
     TaskStatus,
+    Unhandled,
 )
 from .service import TaskService
 from .ulid import UlidFactory, encode_ulid
@@ -236,5 +240,6 @@ __all__ = [
     "TaskService",
     "TaskStatus",
     "UlidFactory",
+    "Unhandled",
     "encode_ulid",
 ]

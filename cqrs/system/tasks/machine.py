@@ -25,7 +25,7 @@ from ...store import Condition, Item
 from .changes import UNSET, Change, ParentCount, Unset
 from .conditions import still_in, still_leased
 from .handlers import Handlers, HandlerSpec
-from .models import TaskStatus, task_class
+from .models import TaskStatus, Unhandled, task_class
 from .records import Attr, ErrorRecord, TaskRecord, has_known_status
 from .subtasks import complete_parent, fan_out, steps_of_parent
 from .timing import Timing, iso
@@ -36,12 +36,19 @@ logger = logging.getLogger("cqrs.system.tasks")
 
 
 class TaskMachine:
-    """Moves tasks through their lifecycle; see :mod:`cqrs.system.tasks` for the rules."""
+    """Moves tasks through their lifecycle; see :mod:`cqrs.system.tasks` for the rules.
 
-    def __init__(self, writes: TaskWrites, handlers: Handlers, timing: Timing) -> None:
+    ``unhandled``: what a claim does for a task type without a handler (:data:`.Unhandled`).
+    """
+
+    def __init__(
+        self, writes: TaskWrites, handlers: Handlers, timing: Timing, unhandled: Unhandled = "fail"
+    ) -> None:
         self._writes = writes
         self._handlers = handlers
         self._timing = timing
+        self.unhandled: Unhandled = unhandled
+        self._left: set[str] = set()  # task types left QUEUED (and said so) by this process
 
     def step_item(self, item: Item, *, run: bool) -> int:
         """:meth:`step` on a stored item or stream image; one with a status this version
@@ -80,12 +87,7 @@ class TaskMachine:
     def _claim_and_run(self, task: TaskRecord) -> int:
         spec = self._handlers.get(task.task_type)
         if spec is None:
-            logger.error("no handler for task type %r: %s fails", task.task_type, task.sk)
-            missing = NoTaskHandlerError(
-                f"no handler is registered for task type {task.task_type!r}"
-            )
-            error = ErrorRecord.of(missing, task.attempts)
-            return self._finish(task, TaskStatus.FAILED, error=error)
+            return self._no_handler(task)
         attempt = task.attempts + 1
         now_ms = self._timing.now_ms()
         claim = Change(
@@ -102,6 +104,21 @@ class TaskMachine:
         if claimed is None:
             return 0
         return 1 + self._run(spec, claimed)
+
+    def _no_handler(self, task: TaskRecord) -> int:
+        """A task type without a handler: FAILED (``"fail"``), or left QUEUED (``"leave"``),
+        said once per task type, not once per record."""
+        if self.unhandled == "leave":
+            if task.task_type not in self._left:
+                self._left.add(task.task_type)
+                logger.warning(
+                    "no handler for task type %r in this process: its tasks stay QUEUED for "
+                    "a process that has one (first: %s)", task.task_type, task.sk,
+                )  # fmt: skip
+            return 0
+        logger.error("no handler for task type %r: %s fails", task.task_type, task.sk)
+        missing = NoTaskHandlerError(f"no handler is registered for task type {task.task_type!r}")
+        return self._finish(task, TaskStatus.FAILED, error=ErrorRecord.of(missing, task.attempts))
 
     def _run(self, spec: HandlerSpec, task: TaskRecord) -> int:
         """Run the handler for the attempt ``task`` was claimed for; write its outcome."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
@@ -16,6 +16,12 @@ from ...core.errors import ProgrammingError
 TASK_PK_PREFIX = "TASK"
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_LEASE_SECONDS = 900.0  # Lambda's maximum timeout
+
+#: What the consumer does with a task whose type has no registered handler: ``"fail"`` it
+#: (FAILED with ``NoTaskHandlerError``, without using an attempt: the Lambda default) or
+#: ``"leave"`` it QUEUED for a process that has the handler (``cqrs dev`` without ``--app``).
+Unhandled: TypeAlias = Literal["fail", "leave"]
+UNHANDLED_CHOICES: tuple[Unhandled, ...] = ("fail", "leave")
 
 InputT = TypeVar("InputT")
 

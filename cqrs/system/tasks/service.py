@@ -22,10 +22,12 @@ from .machine import TaskMachine
 from .models import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
+    UNHANDLED_CHOICES,
     SweepReport,
     Task,
     TaskPage,
     TaskStatus,
+    Unhandled,
 )
 from .records import Attr, TaskRecord
 from .timing import Timing, iso
@@ -48,8 +50,15 @@ _UNFINISHED = one_of(
 class TaskService:
     """Creates, reads and runs tasks. Get it as ``app.tasks``.
 
-    ``clock`` (epoch seconds), ``lease_seconds`` and ``default_max_attempts`` are
-    plain attributes: set them to change the defaults (tests swap the clock).
+    ``clock`` (epoch seconds), ``lease_seconds``, ``default_max_attempts`` and
+    ``unhandled`` are plain attributes: set them to change the defaults (tests swap
+    the clock).
+
+    ``unhandled`` says what consuming does with a task whose type has no registered
+    handler (:data:`~cqrs.system.tasks.Unhandled`): ``"fail"`` (the default, as on
+    Lambda) writes it FAILED with :class:`~cqrs.core.errors.NoTaskHandlerError`;
+    ``"leave"`` leaves it QUEUED, untouched, for a process that has the handler, and
+    logs one warning per task type. ``cqrs dev`` without ``--app`` runs with ``"leave"``.
     """
 
     def __init__(
@@ -61,6 +70,7 @@ class TaskService:
         clock: Callable[[], float] = time.time,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        unhandled: Unhandled = "fail",
     ) -> None:
         self._store = store
         self.table_name = table_name
@@ -70,6 +80,7 @@ class TaskService:
         self._writes = TaskWrites(store, table_name, self._timing)
         self._machine = TaskMachine(self._writes, self._handlers, self._timing)
         self._ulid = UlidFactory(lambda: self._timing.clock())
+        self.unhandled = unhandled
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -88,6 +99,17 @@ class TaskService:
     @lease_seconds.setter
     def lease_seconds(self, seconds: float) -> None:
         self._timing.lease_seconds = seconds
+
+    @property
+    def unhandled(self) -> Unhandled:
+        """What consuming does with a task type without a handler: ``"fail"`` or ``"leave"``."""
+        return self._machine.unhandled
+
+    @unhandled.setter
+    def unhandled(self, policy: Unhandled) -> None:
+        if policy not in UNHANDLED_CHOICES:
+            raise InterfaceError(f"unhandled must be one of {UNHANDLED_CHOICES}, got {policy!r}")
+        self._machine.unhandled = policy
 
     # -- handlers --------------------------------------------------------------------
 
