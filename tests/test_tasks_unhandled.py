@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,20 @@ def test_the_option_on_the_constructor_and_its_values(cqrs_app: Cqrs) -> None:
     with pytest.raises(InterfaceError):
         cqrs_app.tasks.unhandled = "skip"  # type: ignore[assignment]
     assert cqrs_app.tasks.unhandled == "fail"
+
+
+def test_cqrs_sync_without_app_leaves_unhandled_tasks_queued(
+    moto_server: str, cqrs_tables_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cqrs.cli import main
+    from cqrs.testing import make_test_app
+
+    app = make_test_app(cqrs_tables_dir, moto_server)
+    task = app.tasks.create("acme", "csv-import", {"f": 1}, context=SYSTEM)
+    args = ["sync", "--endpoint-url", moto_server, "--tables-dir", str(cqrs_tables_dir)]
+    args += ["--prefix", app.settings.table_prefix, "--checkpoints", str(tmp_path / "cp.json")]
+    capsys.readouterr()
+    code = main(args)
+    assert code == 0, capsys.readouterr().err
+    stored = app.tasks.get("acme", task.sk, consistent=True, context=SYSTEM)
+    assert stored is not None and stored.status == TaskStatus.QUEUED

@@ -89,6 +89,10 @@ def sync(
     from ..sync.follower import FileCheckpoints
 
     app = _app(target("sync", endpoint_url, tables_dir, prefix, app_spec))
+    if app_spec is None and "tasks" in app.schema.system_tables:
+        # No --app: the service's task handlers are not in this process. Leave their
+        # tasks QUEUED for one that has them instead of failing them here.
+        app.tasks.unhandled = "leave"
     saved = FileCheckpoints(checkpoints)
     if not follow:
         report = _drain(app, saved)
