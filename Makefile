@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean docs
 
 $(BIN)/cqrs: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(BIN)/cqrs: pyproject.toml
 demo: $(BIN)/cqrs  ## run the demo order service on the embedded engine (moto)
 	$(BIN)/python -m examples.shop
 
-test: $(BIN)/cqrs  ## run the whole test suite
-	$(BIN)/python -m pytest -q
+# Workers for pytest-xdist; TEST_WORKERS=0 runs in one process (e.g. to use pdb).
+TEST_WORKERS ?= 2
+
+test: $(BIN)/cqrs  ## run the whole test suite (about 2-3 minutes on 2 cores)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+test-fast: $(BIN)/cqrs  ## the quick loop: every test not marked slow (under a minute)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 lint: $(BIN)/cqrs
 	$(BIN)/ruff check cqrs tests examples bench migrations
@@ -24,6 +30,12 @@ lint: $(BIN)/cqrs
 
 bench: $(BIN)/cqrs
 	$(BIN)/python -m bench
+
+# The documentation site (mkdocs.yml) into build/site; --strict: any warning fails
+# (not --quiet: it hides the warnings from --strict too).
+# NO_MKDOCS_2_WARNING silences the material theme's banner about MkDocs 2.0.
+docs: $(BIN)/cqrs  ## build the documentation site into build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -26,18 +26,22 @@ from .report import Section, render
 class Config:
     """How big each benchmark is."""
 
-    entities: int  # 1. requests per command
-    throughput_n: int  # 2. commands per phase
+    entities: int  # 1. cost per command: commands per variant
+    cost_rounds: int  # rounds of section 1 (CPU medians)
+    batching_entities: int  # 2. commands per batch size (fills a batch of 100)
+    batching_rounds: int
+    parallel_entities: int  # 3. entities with a burst of versions each
+    throughput_n: int  # 4. commands per phase
     throughput_rounds: int
-    lag_samples: int  # 3.
-    growth_k: int  # 4. commands measured per setup
+    lag_samples: int  # 5.
+    growth_k: int  # 6. commands measured per setup
     versions: tuple[int, ...]
     sizes: tuple[int, ...]
-    import_repeat: int  # 5.
+    import_repeat: int  # 7.
 
 
-FULL = Config(200, 100, 3, 100, 20, (1, 100, 1000), (1_000, 100_000), 7)
-QUICK = Config(50, 30, 1, 30, 8, (1, 100, 1000), (1_000, 10_000), 3)
+FULL = Config(100, 3, 100, 3, 25, 100, 3, 100, 20, (1, 100, 1000), (1_000, 100_000), 7)
+QUICK = Config(25, 3, 100, 1, 25, 30, 1, 30, 8, (1, 100, 1000), (1_000, 10_000), 3)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,14 +66,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_all(config: Config, quick: bool) -> list[Section]:
     """Every benchmark, in order."""
-    from . import growth, imports, lag, requests, throughput
+    from cqrs.deploy.resources import HandlerSettings
 
+    from . import batching, growth, imports, lag, requests, throughput
+
+    mapping = HandlerSettings()  # the template's defaults
+    batch, factor = mapping.batch_size, mapping.parallelization_factor
     scaled = (
         f"--quick: the large table is scaled down from 100,000 to {config.sizes[-1]:,} "
         "entities." if quick else ""
     )  # fmt: skip
     steps: list[tuple[str, Callable[[], Section]]] = [
-        ("requests per command", lambda: requests.run(config.entities)),
+        ("cost per command", lambda: requests.run(config.entities, batch, config.cost_rounds)),
+        ("batch sizes", lambda: batching.run_batches(config.batching_entities,
+                                                     config.batching_rounds, batch)),
+        ("parallelization", lambda: batching.run_parallel(config.parallel_entities, batch,
+                                                          factor)),
         ("throughput", lambda: throughput.run(config.throughput_n, config.throughput_rounds)),
         ("sync lag", lambda: lag.run(config.lag_samples)),
         ("cost growth", lambda: growth.run(config.growth_k, config.versions, config.sizes,
@@ -78,8 +90,9 @@ def run_all(config: Config, quick: bool) -> list[Section]:
     sections = []
     with embedded_engine():
         for i, (name, step) in enumerate(steps, 1):
-            sections.append(_timed(f"[{i}/5] {name}", step))
-    sections.append(_timed("[5/5] import time", lambda: imports.run(config.import_repeat)))
+            sections.append(_timed(f"[{i}/{len(steps) + 1}] {name}", step))
+    last = f"[{len(steps) + 1}/{len(steps) + 1}] import time"
+    sections.append(_timed(last, lambda: imports.run(config.import_repeat)))
     return sections
 
 
@@ -109,7 +122,7 @@ def _header(command: str, quick: bool, elapsed: float, load_before: tuple[float,
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="smaller sizes (about 2 minutes)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
     p.add_argument("--out", type=Path, metavar="FILE", help="also write the report to FILE")
     return p
 

@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +57,12 @@ def embedded_engine() -> Iterator[None]:
         yield
 
 
-def new_app(tag: str) -> Cqrs:
-    """A migrated app on the active engine, with fresh tables (prefix ``b-<tag>-<random>-``)."""
+def new_app(tag: str, *, handlers: Sequence[object] = (), sns_topic_arn: str | None = None) -> Cqrs:
+    """A migrated app on the active engine, with fresh tables (prefix ``b-<tag>-<random>-``).
+
+    ``handlers``: custom projections (``DataSyncHandler`` instances) of the ``order``
+    entity; ``sns_topic_arn``: where notifications go (``CQRS_SNS_TOPIC_ARN``).
+    """
     from cqrs import Cqrs, Settings
     from cqrs.store.clients import make_clients
 
@@ -67,10 +71,44 @@ def new_app(tag: str) -> Cqrs:
         region=REGION,
         table_prefix=f"b-{tag}-{uuid.uuid4().hex[:6]}-",
         tables_dir=TABLES,
+        sns_topic_arn=sns_topic_arn,
     )
     app = Cqrs(settings, clients=make_clients(settings))
+    if handlers:
+        app.register("order", handlers=list(handlers))  # type: ignore[arg-type]
     app.migrate()
     return app
+
+
+class StreamDriver:
+    """Feeds an app's streams to its handler in batches of ``batch`` records, the way
+    Lambda's event source mapping does with a full batch, counting invocations.
+
+    Keep one per app: it remembers how far it read (its own checkpoints).
+    """
+
+    def __init__(self, app: Cqrs, batch: int) -> None:
+        from cqrs.store.streams import StreamsGateway
+        from cqrs.sync.follower import StreamFollower
+
+        self.app = app
+        self.batch = batch
+        self.calls = 0
+        self.records = 0
+        streams = StreamsGateway(app.clients.dynamodb, app.clients.streams)
+        self.follower = StreamFollower(
+            streams, app.streamed_tables(), self.handle, batch_size=batch, region=REGION
+        )
+
+    def handle(self, event: dict[str, Any]) -> Mapping[str, Any]:
+        """One invocation of the handler."""
+        self.calls += 1
+        self.records += len(event["Records"])
+        return self.app.handle_event(event)
+
+    def drain(self) -> None:
+        """Hand every new record to the handler."""
+        self.follower.drain()
 
 
 def drop_app(app: Cqrs) -> None:
@@ -170,14 +208,15 @@ class OpTimer:
     def __init__(self, *clients: Any) -> None:
         self._clients = clients
         self._started: list[float] = []
-        self.seconds: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()  # values are float seconds
         self.calls: Counter[str] = Counter()
 
     def _before(self, **_: Any) -> None:
         self._started.append(time.perf_counter())
 
     def _after(self, model: Any, **_: Any) -> None:
-        self.seconds[model.name] += time.perf_counter() - self._started.pop()
+        elapsed = time.perf_counter() - self._started.pop()
+        self.seconds[model.name] += elapsed  # type: ignore[assignment]
         self.calls[model.name] += 1
 
     def __enter__(self) -> OpTimer:

@@ -1,4 +1,4 @@
-"""5. Cold import time of the Lambda handler (``cqrs.aws``) vs ``boto3`` alone.
+"""7. Cold import time of the Lambda handler (``cqrs.aws``) vs ``boto3`` alone.
 
 Each measurement is a fresh interpreter (``sys.executable -c``) timing the
 import in-process (interpreter start-up excluded); best of N. The cold path is
@@ -20,6 +20,7 @@ CQRS_COLD = "cqrs handler cold start: import cqrs.aws + build the app (first inv
 CASES = {
     "import boto3": "import boto3",
     "import cqrs.aws (handler module)": "import cqrs.aws",
+    "import cqrs.deploy.sweep (task sweep handler module)": "import cqrs.deploy.sweep",
     BOTO_COLD: (
         "import boto3; s = boto3.session.Session(region_name='ap-northeast-1'); "
         "s.client('dynamodb'); s.client('dynamodbstreams')"
@@ -74,7 +75,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 def run(repeat: int) -> Section:
     """Best of ``repeat`` per case."""
     section = Section(
-        f"5. Cold import time (fresh interpreter per run, best of {repeat})",
+        f"7. Cold import time (fresh interpreter per run, best of {repeat})",
         ["What", "ms"],
     )
     best = {label: min(time_once(code) for _ in range(repeat)) for label, code in CASES.items()}

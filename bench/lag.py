@@ -1,4 +1,4 @@
-"""3. Sync lag: a command accepted → its version visible in the data table.
+"""5. Sync lag: a command accepted → its version visible in the data table.
 
 The local follower runs in a thread (``follow(stop, interval=...)``, what
 ``cqrs dev`` and ``cqrs sync --follow`` run) while the main thread publishes
@@ -74,7 +74,7 @@ def measure(samples: int, interval: float, seed: int = 7) -> list[float]:
 def run(samples: int, intervals: tuple[float, ...] = (0.05, 0.25)) -> Section:
     """p50/p90/p99/max lag per follower polling interval."""
     section = Section(
-        f"3. Sync lag: accepted → visible in data ({samples} creates, one at a time)",
+        f"5. Sync lag: accepted → visible in data ({samples} creates, one at a time)",
         ["Follower interval", "samples", "p50 ms", "p90 ms", "p99 ms", "max ms"],
     )
     for interval in intervals:
@@ -93,8 +93,9 @@ def run(samples: int, intervals: tuple[float, ...] = (0.05, 0.25)) -> Section:
         "moment once the previous one is visible (no queueing), so waiting for the next poll "
         "adds about interval/2 on average; the rest is one poll plus the projection.",
         "On AWS the equivalent is Lambda's event source mapping (polls each shard about 4 "
-        "times a second) plus the handler; `cqrs dev` polls every 0.25 s by default "
-        "(`--interval`).",
+        "times a second) plus the handler, plus up to `cqrs template --batching-window` "
+        "seconds when the stream is quiet (default 0); `cqrs dev` polls every 0.25 s by "
+        "default (`--interval`).",
         "Engine and publisher share one process (in-process moto, two threads).",
     ]
     return section

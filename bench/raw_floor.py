@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from .engine import attributes, tenant
+
 DataWrite = Literal["update", "put"]
 
 _ser = TypeSerializer()
@@ -153,3 +155,24 @@ def data_row(command: dict[str, Any]) -> dict[str, Any]:
     row.update(pk=command["pk"], sk=command["sk"].rpartition("@")[0])
     row.update(cpk=command["pk"], csk=command["sk"])
     return row
+
+
+def entity_key(i: int) -> tuple[str, str]:
+    """``(pk, base sk)`` of entity ``i``, as :func:`bench.engine.order` spells them."""
+    return f"ORDER#{tenant(i)}", f"ORDER#{i:07d}"
+
+
+def entity_fields(i: int) -> dict[str, object]:
+    """The fields of entity ``i``'s first command (what :meth:`RawFloor.create` takes)."""
+    pk, sk = entity_key(i)
+    code = sk.partition("#")[2]
+    return {
+        "pk": pk,
+        "sk": sk,
+        "id": f"{pk}#{sk}",
+        "code": code,
+        "name": f"Order {code}",
+        "tenantCode": tenant(i),
+        "type": "ORDER",
+        "attributes": attributes(i, 0),
+    }

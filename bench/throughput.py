@@ -1,4 +1,4 @@
-"""2. Throughput: cqrs (publish_async + sync) vs a raw boto3 script making the floor's requests.
+"""4. Throughput: cqrs (publish_async + sync) vs a raw boto3 script making the floor's requests.
 
 Both run on the same engine with fresh tables per round: N creates, then N
 updates of those entities (version 1 → 2). cqrs reads its commands back from
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import boto3
 
-from .engine import REGION, OpTimer, attributes, drop_app, new_app, publish, tenant
-from .raw_floor import DataWrite, RawFloor
+from .engine import REGION, OpTimer, attributes, drop_app, new_app, publish
+from .raw_floor import DataWrite, RawFloor, entity_fields, entity_key
 from .report import Section
 
 
@@ -69,9 +69,9 @@ def raw_round(n: int, data_write: DataWrite) -> Round:
     try:
         with OpTimer(client) as timer:
             start = time.perf_counter()
-            raw.project([raw.create(_fields(i)) for i in range(n)])
+            raw.project([raw.create(entity_fields(i)) for i in range(n)])
             middle = time.perf_counter()
-            keys = [_key(i) for i in range(n)]
+            keys = [entity_key(i) for i in range(n)]
             raw.project(
                 [raw.update(pk, sk, 1, attributes(i, 1)) for i, (pk, sk) in enumerate(keys)]
             )
@@ -85,25 +85,6 @@ def raw_round(n: int, data_write: DataWrite) -> Round:
         timer.ms_per_call(),
         dict(timer.seconds),
     )
-
-
-def _key(i: int) -> tuple[str, str]:
-    return f"ORDER#{tenant(i)}", f"ORDER#{i:07d}"
-
-
-def _fields(i: int) -> dict[str, object]:
-    pk, sk = _key(i)
-    code = sk.partition("#")[2]
-    return {
-        "pk": pk,
-        "sk": sk,
-        "id": f"{pk}#{sk}",
-        "code": code,
-        "name": f"Order {code}",
-        "tenantCode": tenant(i),
-        "type": "ORDER",
-        "attributes": attributes(i, 0),
-    }
 
 
 STREAM_READING = ("DescribeTable", "DescribeStream", "GetShardIterator", "GetRecords")
@@ -126,7 +107,7 @@ def run(n: int, rounds: int) -> Section:
             if label not in best or result.total < best[label].total:
                 best[label] = result
     section = Section(
-        f"2. Throughput ({n} creates then {n} updates, publish + sync, best of {rounds})",
+        f"4. Throughput ({n} creates then {n} updates, publish + sync, best of {rounds})",
         [
             "Pipeline",
             "creates cmd/s",

@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
+from cqrs import SYSTEM, Cqrs
+from cqrs.aws import set_app
 from cqrs.cli import main
-from cqrs.core.errors import ConfigurationError
+from cqrs.core.errors import ConfigurationError, InvalidEventError, OperationalError
+from cqrs.deploy import sweep
 from cqrs.deploy.template import (
     TemplateFormat,
     dump_template,
@@ -19,10 +22,15 @@ from cqrs.deploy.template import (
     table_logical_id,
 )
 from cqrs.schema import Schema, TableDefinition
+from cqrs.system.tasks import TaskStatus
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = "AWS::DynamoDB::Table"
 MAPPING = "AWS::Lambda::EventSourceMapping"
+FUNCTION = "AWS::Serverless::Function"
+TOPIC = "AWS::SNS::Topic"
+STREAM_HANDLER = "cqrs.aws.handler"
+SWEEP_HANDLER = "cqrs.deploy.sweep.handler"
 
 # What the stream handler does, per table kind (independent of the implementation's tables).
 NEEDED = {
@@ -45,6 +53,8 @@ STREAM_READS = {
     "dynamodb:ListStreams",
 }
 EVENTS = {"command": ["INSERT"], "tasks": ["INSERT", "MODIFY"]}
+# The task sweep: the tasks table only; Scan finds the tenants with unfinished tasks.
+SWEEP_NEEDS = NEEDED["tasks"] | {"dynamodb:Scan"}
 
 
 def _two_entities(tmp_path: Path) -> Schema:
@@ -68,9 +78,19 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-def _function(template: dict[str, Any]) -> dict[str, Any]:
-    (function,) = _of_type(template, "AWS::Serverless::Function").values()
+def _function(template: dict[str, Any], handler: str = STREAM_HANDLER) -> dict[str, Any]:
+    """The function running ``handler`` (the stream handler unless told)."""
+    (function,) = [
+        f for f in _of_type(template, FUNCTION).values() if f["Properties"]["Handler"] == handler
+    ]
     return function
+
+
+def _function_id(template: dict[str, Any], handler: str = STREAM_HANDLER) -> str:
+    (logical_id,) = [
+        i for i, f in _of_type(template, FUNCTION).items() if f["Properties"]["Handler"] == handler
+    ]
+    return logical_id
 
 
 def _refs(value: Any) -> Iterator[str]:
@@ -143,7 +163,9 @@ def test_tables_match_their_specs(schema: Schema, template: dict[str, Any]) -> N
             assert indexes[index["IndexName"]]["KeySchema"] == index["KeySchema"]
             assert indexes[index["IndexName"]]["Projection"] == index["Projection"]
         stream = props.get("StreamSpecification", {}).get("StreamViewType")
-        assert stream == definition.stream_view_type
+        # Consumed streams carry new images only (nothing reads old ones); others as defined.
+        consumed = definition.stream_view_type and definition.kind in EVENTS
+        assert stream == ("NEW_IMAGE" if consumed else definition.stream_view_type)
         ttl = {"AttributeName": definition.ttl_attribute, "Enabled": True}
         assert props.get("TimeToLiveSpecification") == (ttl if definition.ttl_attribute else None)
 
@@ -213,7 +235,7 @@ def test_one_mapping_per_stream(schema: Schema, template: dict[str, Any]) -> Non
 def test_mapping_settings(schema: Schema, template: dict[str, Any]) -> None:
     by_id = _definitions_by_id(schema)
     (queue_id,) = _of_type(template, "AWS::SQS::Queue")
-    function_id = next(iter(_of_type(template, "AWS::Serverless::Function")))
+    function_id = _function_id(template)
     for mapping in _of_type(template, MAPPING).values():
         props = mapping["Properties"]
         definition = by_id[props["EventSourceArn"]["Fn::GetAtt"][0]]
@@ -230,12 +252,25 @@ def test_mapping_settings(schema: Schema, template: dict[str, Any]) -> None:
         assert destination == {"Fn::GetAtt": [queue_id, "Arn"]}
 
 
+def test_mapping_defaults_are_tuned_for_cost(template: dict[str, Any]) -> None:
+    # 100: full BatchWriteItems of history (25) and one BatchGetItem (100 keys) per batch;
+    # no window (no added lag); one batch per shard at a time (see HandlerSettings).
+    for mapping in _of_type(template, MAPPING).values():
+        p = mapping["Properties"]
+        assert p["BatchSize"] == 100
+        assert p["MaximumBatchingWindowInSeconds"] == 0
+        assert p["ParallelizationFactor"] == 1
+
+
 def test_tunables_reach_the_template(schema: Schema) -> None:
     template = render_template(
         schema,
         memory_size=1024,
         timeout=120,
         batch_size=50,
+        batching_window_seconds=5,
+        parallelization_factor=4,
+        stream_view_type="NEW_AND_OLD_IMAGES",
         maximum_retry_attempts=3,
         maximum_record_age_seconds=600,
         sync_max_attempts=4,
@@ -250,12 +285,33 @@ def test_tunables_reach_the_template(schema: Schema) -> None:
             3,
             600,
         )
+        assert (p["MaximumBatchingWindowInSeconds"], p["ParallelizationFactor"]) == (5, 4)
+    by_id = _definitions_by_id(schema)
+    for logical_id, table in _of_type(template, TABLE).items():
+        if by_id[logical_id].stream_view_type:
+            view = table["Properties"]["StreamSpecification"]["StreamViewType"]
+            assert view == "NEW_AND_OLD_IMAGES"
 
 
 @pytest.mark.parametrize(
     "override",
     [
         {"batch_size": 0},
+        {"batch_size": 10001},
+        {"batching_window_seconds": -1},
+        {"batching_window_seconds": 301},
+        {"parallelization_factor": 0},
+        {"parallelization_factor": 11},
+        {"stream_view_type": "KEYS_ONLY"},  # the handler needs new images
+        {"stream_view_type": "OLD_IMAGE"},
+        {"sweep_schedule": "every 5 minutes"},
+        {"sweep_schedule": "rate(0 minutes)"},
+        {"sweep_schedule": "rate(1 minutes)"},
+        {"sweep_schedule": "cron(0 * * *)"},
+        {"sweep_tenants": ["acme#x"]},
+        {"sweep_tenants": [" "]},
+        {"sweep_tenants": "acme"},  # a string, not a list
+        {"sweep_schedule": None, "sweep_tenants": ["acme"]},
         {"maximum_retry_attempts": -1},
         {"maximum_retry_attempts": 3},  # Lambda gives up (4 attempts) before 5 make it stuck
         {"sync_max_attempts": 0},
@@ -282,29 +338,46 @@ def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_no_other_iam_or_wildcards(template: dict[str, Any]) -> None:
     assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::IAM::")]
-    props = _function(template)["Properties"]
-    assert "Role" not in props
-    assert all(isinstance(p, dict) for p in props["Policies"])  # no managed policy names
-    for statement in _statements(template):
-        assert statement["Effect"] == "Allow"
-        assert all("*" not in a for a in statement["Action"])
-        for resource in statement["Resource"]:
-            assert isinstance(resource, dict), "resources are this stack's ARNs, not literals"
-            assert "*" not in json.dumps(resource).replace("/stream/*", "")
+    functions = _of_type(template, FUNCTION).values()
+    assert len(functions) == 2  # the stream handler and the task sweep
+    for function in functions:
+        props = function["Properties"]
+        assert "Role" not in props
+        assert all(isinstance(p, dict) for p in props["Policies"])  # no managed policy names
+        for statement in (s for p in props["Policies"] for s in p["Statement"]):
+            assert statement["Effect"] == "Allow"
+            assert all("*" not in a for a in statement["Action"])
+            for resource in statement["Resource"]:
+                assert isinstance(resource, dict), "resources are this stack's ARNs, not literals"
+                assert "*" not in json.dumps(resource).replace("/stream/*", "")
+
+
+def _granted(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    granted: dict[str, set[str]] = {}
+    for statement in statements:
+        for logical_id in _refs(statement["Resource"]):
+            granted.setdefault(logical_id, set()).update(statement["Action"])
+    return granted
 
 
 def test_policy_names_only_this_schemas_tables(schema: Schema, template: dict[str, Any]) -> None:
     by_id = _definitions_by_id(schema)
     (queue_id,) = _of_type(template, "AWS::SQS::Queue")
-    granted: dict[str, set[str]] = {}
-    for statement in _statements(template):
-        for logical_id in _refs(statement["Resource"]):
-            assert logical_id in by_id or logical_id == queue_id
-            granted.setdefault(logical_id, set()).update(statement["Action"])
+    (topic_id,) = _of_type(template, TOPIC)
+    granted = _granted(_statements(template))
+    assert set(granted) <= {*by_id, queue_id, topic_id}
     assert granted.pop(queue_id) == {"sqs:SendMessage"}
+    assert granted.pop(topic_id) == {"sns:Publish"}
     for logical_id, definition in by_id.items():
         stream = STREAM_READS if definition.kind in EVENTS else set()
         assert granted.get(logical_id, set()) == NEEDED.get(definition.kind, set()) | stream
+
+
+def test_the_sweep_may_touch_the_tasks_table_only(schema: Schema, template: dict[str, Any]) -> None:
+    (tasks_id,) = [i for i, d in _definitions_by_id(schema).items() if d.kind == "tasks"]
+    policies = _function(template, SWEEP_HANDLER)["Properties"]["Policies"]
+    granted = _granted([s for p in policies for s in p["Statement"]])
+    assert granted == {tasks_id: SWEEP_NEEDS}
 
 
 def test_index_and_stream_arns(schema: Schema, template: dict[str, Any]) -> None:
@@ -316,6 +389,119 @@ def test_index_and_stream_arns(schema: Schema, template: dict[str, Any]) -> None
             assert f"${{{logical_id}.Arn}}/stream/*" in resources
     sequences = table_logical_id(next(d for d in schema.definitions() if d.kind == "sequences"))
     assert sequences not in {r for st in _statements(template) for r in _refs(st["Resource"])}
+
+
+# -- notification topic ----------------------------------------------------------------
+
+
+def test_the_topic_is_the_handlers_and_it_may_only_publish(template: dict[str, Any]) -> None:
+    (topic_id,) = _of_type(template, TOPIC)
+    variables = _function(template)["Properties"]["Environment"]["Variables"]
+    assert variables["CQRS_SNS_TOPIC_ARN"] == {"Ref": topic_id}
+    to_topic = [s for s in _statements(template) if topic_id in set(_refs(s["Resource"]))]
+    assert [(s["Action"], s["Resource"]) for s in to_topic] == [
+        (["sns:Publish"], [{"Ref": topic_id}])
+    ]
+    sweep_variables = _function(template, SWEEP_HANDLER)["Properties"]["Environment"]
+    assert "CQRS_SNS_TOPIC_ARN" not in sweep_variables["Variables"]
+    assert template["Outputs"]["NotificationTopicArn"]["Value"] == {"Ref": topic_id}
+
+
+def test_no_notifications_means_no_topic(schema: Schema) -> None:
+    template = render_template(schema, notifications=False)
+    assert _of_type(template, TOPIC) == {}
+    assert "CQRS_SNS_TOPIC_ARN" not in _function(template)["Properties"]["Environment"]["Variables"]
+    assert not [s for s in _statements(template) if any(a.startswith("sns:") for a in s["Action"])]
+    assert "NotificationTopicArn" not in template["Outputs"]
+
+
+# -- scheduled task sweep ----------------------------------------------------------------
+
+
+def test_the_sweep_runs_on_a_schedule(schema: Schema, template: dict[str, Any]) -> None:
+    props = _function(template, SWEEP_HANDLER)["Properties"]
+    handler = _function(template)["Properties"]
+    for same in ("Runtime", "CodeUri", "Architectures"):
+        assert props[same] == handler[same]
+    variables = props["Environment"]["Variables"]
+    assert variables["CQRS_APP"] == "shop.app:cqrs"
+    assert variables["CQRS_TABLE_PREFIX"] == schema.prefix
+    (event,) = props["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == "rate(15 minutes)"
+    assert json.loads(event["Properties"]["Input"]) == {}  # every tenant with unfinished tasks
+    sweep_id = _function_id(template, SWEEP_HANDLER)
+    assert template["Outputs"]["TaskSweepArn"]["Value"] == {"Fn::GetAtt": [sweep_id, "Arn"]}
+    log_groups = _of_type(template, "AWS::Logs::LogGroup").values()
+    assert {"Fn::Sub": f"/aws/lambda/${{{sweep_id}}}"} in [
+        g["Properties"]["LogGroupName"] for g in log_groups
+    ]
+
+
+def test_sweep_tenants_and_schedule(schema: Schema) -> None:
+    template = render_template(
+        schema, sweep_schedule="cron(0/5 * * * ? *)", sweep_tenants=["acme", "globex", "acme"]
+    )
+    (event,) = _function(template, SWEEP_HANDLER)["Properties"]["Events"].values()
+    assert event["Properties"]["Schedule"] == "cron(0/5 * * * ? *)"
+    assert json.loads(event["Properties"]["Input"]) == {"tenants": ["acme", "globex"]}
+
+
+@pytest.mark.parametrize("schedule", [None, ""])
+def test_no_sweep_schedule_means_no_sweep(schema: Schema, schedule: str | None) -> None:
+    template = render_template(schema, sweep_schedule=schedule)
+    assert [f["Properties"]["Handler"] for f in _of_type(template, FUNCTION).values()] == [
+        STREAM_HANDLER
+    ]
+    assert "TaskSweepArn" not in template["Outputs"]
+    assert len(_of_type(template, "AWS::Logs::LogGroup")) == 1
+
+
+@pytest.fixture
+def served(cqrs_app: Cqrs) -> Iterator[Cqrs]:
+    """``cqrs_app`` as the app of the Lambda handlers (``cqrs.aws.get_app``)."""
+    set_app(cqrs_app)
+    yield cqrs_app
+    set_app(None)
+
+
+def test_the_sweep_handler_finds_the_tenants_with_unfinished_tasks(served: Cqrs) -> None:
+    created = {t: served.tasks.create(t, "job", {}, context=SYSTEM) for t in ("acme", "globex")}
+    assert sweep.unfinished_tenants(served) == ["acme", "globex"]
+    assert sweep.handler({"staleAfterSeconds": 300}) == {
+        "tenants": 2, "examined": 2, "writes": 0, "failed": {}  # too recent to re-trigger
+    }  # fmt: skip
+    assert sweep.handler({"staleAfterSeconds": 0}) == {
+        "tenants": 2, "examined": 2, "writes": 2, "failed": {}
+    }  # fmt: skip
+    for tenant, task in created.items():
+        status = served.tasks.get(tenant, task.sk, consistent=True, context=SYSTEM).status
+        assert status is TaskStatus.QUEUED
+
+
+def test_the_sweep_handler_sweeps_the_tenants_it_is_given(served: Cqrs) -> None:
+    for tenant in ("acme", "globex"):
+        served.tasks.create(tenant, "job", {}, context=SYSTEM)
+    result = sweep.handler({"tenants": ["acme", "initech"], "staleAfterSeconds": 0})
+    assert result == {"tenants": 2, "examined": 1, "writes": 1, "failed": {}}
+    # no tenants named: both have an unfinished task (acme's is QUEUED now), too recent
+    assert sweep.handler(None) == {"tenants": 2, "examined": 2, "writes": 0, "failed": {}}
+
+
+def test_a_failing_tenant_does_not_stop_the_others(served: Cqrs) -> None:
+    served.tasks.create("globex", "job", {}, context=SYSTEM)
+    with pytest.raises(OperationalError, match="1 of 2 tenant"):
+        sweep.handler({"tenants": ["bad#tenant", "globex"], "staleAfterSeconds": 0})
+    assert sweep.handler({"staleAfterSeconds": 0})["examined"] == 1  # globex was swept: QUEUED
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"tenants": "acme"}, {"tenants": [1]}, {"staleAfterSeconds": -1}, {"staleAfterSeconds": "5"}],
+)
+def test_a_bad_sweep_event_is_refused(served: Cqrs, event: dict[str, Any]) -> None:
+    with pytest.raises(InvalidEventError):
+        sweep.handler(event)
 
 
 # -- errors --------------------------------------------------------------------------
@@ -394,6 +580,38 @@ def test_cli_template_to_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert _function(template)["Properties"]["Runtime"] == "python3.13"
     assert "CQRS_APP" not in _function(template)["Properties"]["Environment"]["Variables"]
     assert {m["Properties"]["BatchSize"] for m in _of_type(template, MAPPING).values()} == {25}
+
+
+def test_cli_template_mapping_and_operations_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tables = ("--tables-dir", str(REPO / "tables"))
+    code = cqrs(
+        "template", *tables, "--batching-window", "2", "--parallelization-factor", "2",
+        "--stream-view-type", "NEW_AND_OLD_IMAGES", "--sweep-tenant", "acme",
+        "--sweep-tenant", "globex", "--sweep-schedule", "rate(1 hour)",
+    )  # fmt: skip
+    assert code == 0
+    template = json.loads(capsys.readouterr().out)
+    for mapping in _of_type(template, MAPPING).values():
+        p = mapping["Properties"]
+        assert (p["MaximumBatchingWindowInSeconds"], p["ParallelizationFactor"]) == (2, 2)
+    views = {
+        t["Properties"]["StreamSpecification"]["StreamViewType"]
+        for t in _of_type(template, TABLE).values()
+        if "StreamSpecification" in t["Properties"]
+    }
+    assert views == {"NEW_AND_OLD_IMAGES"}
+    (event,) = _function(template, SWEEP_HANDLER)["Properties"]["Events"].values()
+    assert event["Properties"]["Schedule"] == "rate(1 hour)"
+    assert json.loads(event["Properties"]["Input"]) == {"tenants": ["acme", "globex"]}
+
+    assert cqrs("template", *tables, "--no-notifications", "--sweep-schedule", "") == 0
+    template = json.loads(capsys.readouterr().out)
+    assert _of_type(template, TOPIC) == {}
+    assert len(_of_type(template, FUNCTION)) == 1
+    assert cqrs("template", *tables, "--sweep-schedule", "hourly") == 2
+    assert "sweep schedule must be" in capsys.readouterr().err
 
 
 def test_cli_template_yaml_from_suffix(tmp_path: Path) -> None:

@@ -30,14 +30,8 @@ from cqrs.store.codec import from_wire_item as deserialize
 from cqrs.store.codec import to_wire_item as serialize
 from cqrs.sync.rebuild import expected_read_model
 from cqrs.testing import clear_table, stream_records, table_items
-from cqrs.testing.faults import (
-    DeliveryPlan,
-    Fault,
-    FaultInjector,
-    deliver,
-    fault_search,
-    make_error,
-)
+from cqrs.testing.delivery import DeliveryPlan, deliver
+from cqrs.testing.faults import Fault, FaultInjector, fault_search, make_error
 
 OPERATIONS = ("UpdateItem", "BatchWriteItem", "BatchGetItem", "GetItem")
 ENTITIES = ("order", "cat")

@@ -57,23 +57,25 @@ from cqrs.core.keys import remove_version
 from cqrs.store.classify import classify
 from cqrs.sync.rebuild import expected_read_model
 from cqrs.testing import table_items
-from cqrs.testing.faults import (
+from cqrs.testing.delivery import (
     CORRUPTIONS,
-    KINDS,
-    PERMANENT_KINDS,
-    TRANSIENT_KINDS,
     Corruption,
     DeliveryError,
     DeliveryLog,
     DeliveryPlan,
+    corrupt,
+    deliver,
+    sequence_number,
+)
+from cqrs.testing.faults import (
+    KINDS,
+    PERMANENT_KINDS,
+    TRANSIENT_KINDS,
     Fault,
     FaultInjector,
     Kind,
-    corrupt,
-    deliver,
     fault_search,
     make_error,
-    sequence_number,
 )
 
 #: Low, so generated schedules make entities stuck (and redrive them) often.

@@ -22,6 +22,7 @@ from ..cli.options import Prefix, TablesDir
 from ..core.errors import CqrsError
 from .package import DEFAULT_PLATFORM, DEFAULT_PYTHON_VERSION
 from .resources import HandlerSettings
+from .sweep import DEFAULT_SCHEDULE
 
 if TYPE_CHECKING:
     from .template import TemplateFormat
@@ -38,6 +39,10 @@ def register(app: typer.Typer) -> None:
 
 def _tunable(help: str) -> Any:
     return typer.Option(help=help, rich_help_panel="stream handler")
+
+
+def _operations(help: str, *names: str, metavar: str | None = None) -> Any:
+    return typer.Option(*names, help=help, metavar=metavar, rich_help_panel="operations")
 
 
 Out = Annotated[
@@ -66,7 +71,35 @@ Format = Annotated[
 ]
 MemorySize = Annotated[int, _tunable("MB")]
 Timeout = Annotated[int, _tunable("seconds")]
-BatchSize = Annotated[int, _tunable("records per invocation")]
+BatchSize = Annotated[
+    int,
+    _tunable(
+        "records per invocation (up to): history is written 25 items per BatchWriteItem, "
+        "handlers' data versions read 100 keys per BatchGetItem"
+    ),
+]
+BatchingWindow = Annotated[
+    int,
+    _tunable(
+        "MaximumBatchingWindowInSeconds: seconds Lambda may wait to fill a batch "
+        "(fewer, fuller invocations; adds up to this much sync lag on a quiet stream)"
+    ),
+]
+Parallelization = Annotated[
+    int,
+    _tunable(
+        "ParallelizationFactor: concurrent batches per shard (1-10). Lambda keeps order "
+        "per item and each command version is an item, so above 1 versions of an entity "
+        "may be projected concurrently: still correct, with extra requests"
+    ),
+]
+StreamViewType = Annotated[
+    Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"],
+    _tunable(
+        "view type of the consumed streams (command tables, tasks); the handler reads new "
+        "images only. Changing it on a deployed stack replaces the streams and mappings"
+    ),
+]
 RetryAttempts = Annotated[int, _tunable("retries of a failing batch")]
 RecordAge = Annotated[
     int, _tunable("seconds before a failing record goes to the dead-letter queue")
@@ -75,6 +108,31 @@ RetentionDays = Annotated[int, _tunable("days the handler's logs are kept")]
 SyncAttempts = Annotated[
     int,
     _tunable("failed attempts of a command before its entity is stuck (CQRS_SYNC_MAX_ATTEMPTS)"),
+]
+Notifications = Annotated[
+    bool,
+    _operations(
+        "an SNS topic for command statuses and sync alarms, set as CQRS_SNS_TOPIC_ARN "
+        "(one message per applied command)",
+        "--notifications/--no-notifications",
+    ),
+]
+SweepSchedule = Annotated[
+    str,
+    _operations(
+        "EventBridge schedule of the task sweep (rate(...) or cron(...)); '' for none",
+        "--sweep-schedule",
+        metavar="EXPR",
+    ),
+]
+SweepTenant = Annotated[
+    list[str] | None,
+    _operations(
+        "a tenant to sweep (repeat it); default: every tenant with an unfinished task, "
+        "found by a Scan of the tasks table",
+        "--sweep-tenant",
+        metavar="TENANT",
+    ),
 ]
 
 
@@ -91,15 +149,22 @@ def template(
     memory_size: MemorySize = _DEFAULTS.memory_size,
     timeout: Timeout = _DEFAULTS.timeout,
     batch_size: BatchSize = _DEFAULTS.batch_size,
+    batching_window: BatchingWindow = _DEFAULTS.batching_window_seconds,
+    parallelization_factor: Parallelization = _DEFAULTS.parallelization_factor,
+    stream_view_type: StreamViewType = _DEFAULTS.stream_view_type,
     maximum_retry_attempts: RetryAttempts = _DEFAULTS.maximum_retry_attempts,
     maximum_record_age: RecordAge = _DEFAULTS.maximum_record_age_seconds,
     log_retention_days: RetentionDays = _DEFAULTS.log_retention_days,
     sync_max_attempts: SyncAttempts = _DEFAULTS.sync_max_attempts,
+    notifications: Notifications = True,
+    sweep_schedule: SweepSchedule = DEFAULT_SCHEDULE,
+    sweep_tenant: SweepTenant = None,
 ) -> int:
     """Print the AWS SAM template for the tables and the stream handler.
 
     Every table of tables/cqrs.json, the stream handler Lambda, its event source
-    mappings, dead-letter queue and least-privilege IAM policy.
+    mappings, dead-letter queue and least-privilege IAM policy; the notification
+    topic and the scheduled task sweep.
     """
     from ..core.settings import Settings
     from ..schema.definitions import Schema
@@ -112,29 +177,30 @@ def template(
             prefix if prefix is not None else settings.table_prefix,
         )
         rendered = render_template(
-            schema,
-            function_name=function_name,
-            runtime=runtime,
-            architecture=architecture,
+            schema, function_name=function_name, runtime=runtime, architecture=architecture,
             code_uri=code_uri,
             app=app_spec if app_spec is not None else os.environ.get("CQRS_APP") or None,
-            memory_size=memory_size,
-            timeout=timeout,
-            batch_size=batch_size,
+            memory_size=memory_size, timeout=timeout, batch_size=batch_size,
+            batching_window_seconds=batching_window, stream_view_type=stream_view_type,
+            parallelization_factor=parallelization_factor,
             maximum_retry_attempts=maximum_retry_attempts,
-            maximum_record_age_seconds=maximum_record_age,
-            log_retention_days=log_retention_days,
-            sync_max_attempts=sync_max_attempts,
-        )
+            maximum_record_age_seconds=maximum_record_age, log_retention_days=log_retention_days,
+            sync_max_attempts=sync_max_attempts, notifications=notifications,
+            sweep_schedule=sweep_schedule or None, sweep_tenants=sweep_tenant or (),
+        )  # fmt: skip
         text = dump_template(rendered, _template_format(fmt, out))
     except CqrsError as exc:
         return report_error(exc)
+    return _write(text, out, f"{len(schema.definitions())} tables")
+
+
+def _write(text: str, out: Path | None, what: str) -> int:
     if out is None:
         sys.stdout.write(text)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
-        print(f"wrote {out} ({len(schema.definitions())} tables)", file=sys.stderr)
+        print(f"wrote {out} ({what})", file=sys.stderr)
     return OK
 
 

@@ -1,4 +1,8 @@
-"""The stream handler's least-privilege policy: only this schema's tables, indexes, streams."""
+"""Least-privilege policies: only this schema's tables, indexes, streams, queue and topic.
+
+The stream handler's (:func:`policy_statements`) and the scheduled task sweep's
+(:func:`sweep_statements`): the sweep touches the tasks table only.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,13 @@ TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "sync-failures": ("dynamodb:GetItem", "dynamodb:PutItem"),
 }
 
+#: What the task sweep adds to the tasks table's actions: finding the tenants with
+#: unfinished tasks (:func:`cqrs.deploy.sweep.unfinished_tenants`).
+SWEEP_ACTIONS: tuple[str, ...] = (*TABLE_ACTIONS["tasks"], "dynamodb:Scan")
+
+#: Publishing notifications (``PublishBatch`` is authorized as ``sns:Publish``).
+TOPIC_ACTIONS: tuple[str, ...] = ("sns:Publish",)
+
 #: Actions Lambda's event source mapping needs on a stream (the function role's).
 STREAM_ACTIONS: tuple[str, ...] = (
     "dynamodb:DescribeStream",
@@ -35,9 +46,10 @@ STREAM_ACTIONS: tuple[str, ...] = (
 
 
 def policy_statements(
-    tables: Mapping[str, TableDefinition], names: ResourceNames
+    tables: Mapping[str, TableDefinition], names: ResourceNames, *, topic: bool = False
 ) -> list[dict[str, Any]]:
-    """Per-kind table (and index) access, reads of the consumed streams, DLQ sends."""
+    """Per-kind table (and index) access, reads of the consumed streams, DLQ sends and,
+    with ``topic``, publishing to the stack's notification topic."""
     statements: list[dict[str, Any]] = []
     for kind, actions in TABLE_ACTIONS.items():
         resources = _table_arns(tables, kind)
@@ -52,7 +64,15 @@ def policy_statements(
         statements.append(_statement("ConsumedStreams", STREAM_ACTIONS, streams))
     queue_arn = {"Fn::GetAtt": [names.queue, "Arn"]}
     statements.append(_statement("DeadLetterQueue", ("sqs:SendMessage",), [queue_arn]))
+    if topic:
+        statements.append(_statement("Notifications", TOPIC_ACTIONS, [{"Ref": names.topic}]))
     return statements
+
+
+def sweep_statements(tables: Mapping[str, TableDefinition]) -> list[dict[str, Any]]:
+    """The task sweep's access: the tasks table, nothing else."""
+    resources = _table_arns(tables, "tasks")
+    return [_statement("TasksTable", SWEEP_ACTIONS, resources)] if resources else []
 
 
 def _table_arns(tables: Mapping[str, TableDefinition], kind: str) -> list[Any]:

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..core.errors import ConfigurationError
 from ..schema.definitions import TableDefinition
@@ -24,18 +24,49 @@ CONSUMED_STREAMS: Mapping[str, tuple[str, ...]] = {
     "tasks": ("INSERT", "MODIFY"),
 }
 
+StreamView = Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"]
+
 _LOGICAL_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,254}$")
 _RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
 _RETENTION_DAYS_LONG = (1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 
+#: Stream view types the handler can consume: it reads new images only (the synchronizer
+#: and the tasks consumer never look at old images), so ``NEW_IMAGE`` is enough.
+STREAM_VIEW_TYPES: tuple[StreamView, ...] = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+
+
 @dataclass(frozen=True)
 class HandlerSettings:
-    """Tunables of the stream handler and its event source mappings, range-checked."""
+    """Tunables of the stream handler and its event source mappings, range-checked.
+
+    The mapping defaults, measured in ``bench/README.md`` (sections 1 to 3):
+
+    - ``batch_size`` 100 (was 10): one invocation writes its history items in full
+      ``BatchWriteItem`` requests of 25 and reads handlers' data versions in one
+      ``BatchGetItem`` (100 keys); past 100 nothing more amortises, while a failing
+      record makes Lambda redeliver the rest of its batch (each redelivered, already
+      applied record costs a failed conditional write and a history re-put).
+    - ``batching_window_seconds`` 0 (Lambda's default): a window only fills batches
+      at moderate rates, where it saves Lambda invocations worth a few percent of
+      the DynamoDB bill (capacity units do not depend on the batch), and it adds up
+      to its length to the sync lag of every command on a quiet stream. Raise it
+      when cost matters more than lag.
+    - ``parallelization_factor`` 1: Lambda keeps order per *item*, and every command
+      version is an item of its own (``<sk>@<N>``), so with more than one batch per
+      shard, versions of one entity can be projected concurrently and out of order:
+      still correct, but bursts of versions then cost extra requests and units, and
+      handlers may see a version twice. Raise it when ``IteratorAge`` grows.
+    - ``stream_view_type`` ``NEW_IMAGE``: the synchronizer and the tasks consumer read
+      new images only, so old images would only make records larger.
+    """
 
     memory_size: int = 512
     timeout: int = 60
-    batch_size: int = 10
+    batch_size: int = 100
+    batching_window_seconds: int = 0  # MaximumBatchingWindowInSeconds
+    parallelization_factor: int = 1
+    stream_view_type: StreamView = "NEW_IMAGE"
     maximum_retry_attempts: int = 10
     maximum_record_age_seconds: int = 21600
     log_retention_days: int = 30
@@ -45,10 +76,17 @@ class HandlerSettings:
         _check_range("memory_size", self.memory_size, 128, 10240)
         _check_range("timeout", self.timeout, 1, 900)
         _check_range("batch_size", self.batch_size, 1, 10000)
+        _check_range("batching_window_seconds", self.batching_window_seconds, 0, 300)
+        _check_range("parallelization_factor", self.parallelization_factor, 1, 10)
         _check_range("maximum_retry_attempts", self.maximum_retry_attempts, 0, 10000)
         _check_range("maximum_record_age_seconds", self.maximum_record_age_seconds, 60, 604800)
         _check_range("log_retention_days", self.log_retention_days, 1, 3653)
         _check_range("sync_max_attempts", self.sync_max_attempts, 1, 10000)
+        if self.stream_view_type not in STREAM_VIEW_TYPES:
+            raise ConfigurationError(
+                f"stream_view_type must be one of {STREAM_VIEW_TYPES} (the handler reads new "
+                f"images), got {self.stream_view_type!r}"
+            )
         if self.sync_max_attempts > self.maximum_retry_attempts + 1:
             # Lambda would send a poison record to the dead-letter queue before cqrs marks
             # its entity stuck: the alarm and the stuck list would never see it.
@@ -74,9 +112,30 @@ class ResourceNames:
         """The function's log group."""
         return f"{self.function}LogGroup"
 
+    @property
+    def topic(self) -> str:
+        """The SNS topic of notifications and alarms (``CQRS_SNS_TOPIC_ARN``)."""
+        return f"{self.function}Topic"
 
-def table_resource(definition: TableDefinition) -> dict[str, Any]:
-    """The ``AWS::DynamoDB::Table`` resource of one definition (retained on delete)."""
+    @property
+    def sweep(self) -> str:
+        """The scheduled task sweep function."""
+        return f"{self.function}Sweep"
+
+    @property
+    def sweep_log_group(self) -> str:
+        """The sweep function's log group."""
+        return f"{self.sweep}LogGroup"
+
+
+def table_resource(
+    definition: TableDefinition, stream_view_type: StreamView | None = None
+) -> dict[str, Any]:
+    """The ``AWS::DynamoDB::Table`` resource of one definition (retained on delete).
+
+    ``stream_view_type`` replaces the definition's view type on a table that has a
+    stream and whose stream the handler consumes (:data:`CONSUMED_STREAMS`).
+    """
     spec = definition.spec
     props: dict[str, Any] = {
         "TableName": definition.name,
@@ -86,8 +145,11 @@ def table_resource(definition: TableDefinition) -> dict[str, Any]:
     }
     if definition.indexes:
         props["GlobalSecondaryIndexes"] = [_index(i) for i in definition.indexes]
-    if definition.stream_view_type:
-        props["StreamSpecification"] = {"StreamViewType": definition.stream_view_type}
+    view = definition.stream_view_type
+    if view and stream_view_type and definition.kind in CONSUMED_STREAMS:
+        view = stream_view_type
+    if view:
+        props["StreamSpecification"] = {"StreamViewType": view}
     if definition.ttl_attribute:
         props["TimeToLiveSpecification"] = {
             "AttributeName": definition.ttl_attribute,
@@ -144,6 +206,19 @@ def dead_letter_queue() -> dict[str, Any]:
     }
 
 
+def notification_topic() -> dict[str, Any]:
+    """The SNS topic command statuses and sync alarms go to (``CQRS_SNS_TOPIC_ARN``).
+
+    Subscriptions (e-mail, SQS, a chat integration) are left to the operator; a filter
+    policy on the message attribute ``action`` (``entity-stuck``, ``record-rejected``,
+    ``command-status``) picks the alarms out.
+    """
+    return {
+        "Type": "AWS::SNS::Topic",
+        "Properties": {"DisplayName": "cqrs notifications and sync alarms"},
+    }
+
+
 def log_group(function_name: str, retention_days: int) -> dict[str, Any]:
     """The function's log group, keeping logs at least ``retention_days``."""
     return {
@@ -179,6 +254,8 @@ def event_source_mapping(
             "FunctionName": {"Ref": names.function},
             "StartingPosition": "TRIM_HORIZON",
             "BatchSize": settings.batch_size,
+            "MaximumBatchingWindowInSeconds": settings.batching_window_seconds,
+            "ParallelizationFactor": settings.parallelization_factor,
             "FilterCriteria": {"Filters": [{"Pattern": json.dumps(pattern)}]},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "BisectBatchOnFunctionError": True,
@@ -191,9 +268,10 @@ def event_source_mapping(
     }
 
 
-def outputs(names: ResourceNames) -> dict[str, Any]:
-    """The stack outputs: the handler's ARN and the dead-letter queue's URL."""
-    return {
+def outputs(names: ResourceNames, *, topic: bool, sweep: bool) -> dict[str, Any]:
+    """The stack outputs: the handler's ARN, the dead-letter queue's URL and, when they
+    are part of the stack, the notification topic's ARN and the sweep function's ARN."""
+    out: dict[str, Any] = {
         "StreamHandlerArn": {
             "Description": "ARN of the stream handler function",
             "Value": {"Fn::GetAtt": [names.function, "Arn"]},
@@ -203,6 +281,17 @@ def outputs(names: ResourceNames) -> dict[str, Any]:
             "Value": {"Ref": names.queue},
         },
     }
+    if topic:
+        out["NotificationTopicArn"] = {
+            "Description": "Command statuses and sync alarms (subscribe here)",
+            "Value": {"Ref": names.topic},
+        }
+    if sweep:
+        out["TaskSweepArn"] = {
+            "Description": "ARN of the scheduled task sweep function",
+            "Value": {"Fn::GetAtt": [names.sweep, "Arn"]},
+        }
+    return out
 
 
 def nearest_retention(days: int) -> int:

@@ -4,15 +4,19 @@ Installed as the ``cqrs`` pytest plugin (entry point ``pytest11``). Loading it c
 nothing: the environment is only touched by the fixtures below, while they are
 active, and restored afterwards. Fixtures:
 
-- ``cqrs_app``: a migrated :class:`~cqrs.app.Cqrs` on a fresh in-process moto
-  (or on ``CQRS_TEST_ENDPOINT_URL`` — e.g. DynamoDB Local — with a unique
-  table prefix per test); while it is active the environment holds
-  :data:`TEST_ENV` (placeholder credentials, so nothing can reach AWS by accident);
+- ``cqrs_app``: a migrated :class:`~cqrs.app.Cqrs` with empty tables and streams of its
+  own: a fresh table prefix on the session's engine (in-process moto, started once per
+  session; or ``CQRS_TEST_ENDPOINT_URL``, e.g. DynamoDB Local); while it is active the
+  environment holds :data:`TEST_ENV` (placeholder credentials, so nothing can reach AWS
+  by accident);
+- ``cqrs_engine``: that session engine (:class:`~cqrs.testing.engine.Engine`):
+  ``with cqrs_engine.active(): app = cqrs_engine.app(tables_dir)``;
 - ``cqrs_env``: just :data:`TEST_ENV` for one test (to build your own clients);
 - ``drain``: ``drain(app)`` pulls the real stream records through the synchronizer;
 - ``moto_server``: the endpoint URL of a moto server on 127.0.0.1 (per session), with
   atomic requests (see :mod:`cqrs.testing.local_server`);
-- ``server_app``: a migrated app on that server (a real HTTP endpoint, for threads);
+- ``server_app``: a migrated app on that server (a real HTTP endpoint, for threads),
+  fresh prefix;
 - ``cqrs_tables_dir``: override to point at your ``tables/`` (default: ``CQRS_TABLES_DIR``
   or ``./tables``).
 
@@ -26,52 +30,58 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 import pytest
 
-if TYPE_CHECKING:
-    from ..app import Cqrs
-    from ..core.settings import Settings
-    from ..store.clients import Clients
-    from ..sync.follower import PollReport
-
-REGION = "ap-northeast-1"
-ENGINE_ENV = "CQRS_TEST_ENDPOINT_URL"
-
-#: What the fixtures put in ``os.environ`` while they are active: placeholder credentials
-#: (the ones local engines get, see :data:`cqrs.store.clients.LOCAL_CREDENTIALS`), the test
-#: region, and no account-id endpoints (botocore >= 1.44.4 otherwise makes in-process
-#: moto answer DescribeStream with "Not yet implemented").
-TEST_ENV: Mapping[str, str] = MappingProxyType(
-    {
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    }
+from .engine import (
+    ENGINE_ENV,
+    REGION,
+    TEST_ENV,
+    TEST_ENV_UNSET,
+    Engine,
+    close_shared_engines,
+    external_engine,
+    fake_aws_env,
+    fresh_prefix,
+    local_clients,
+    make_test_app,
+    shared_engine,
 )
 
-#: Removed while the fixtures are active, so real session tokens or profiles never mix in.
-TEST_ENV_UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+if TYPE_CHECKING:
+    from ..app import Cqrs
+    from ..sync.follower import PollReport
+
+__all__ = [
+    "ENGINE_ENV",
+    "REGION",
+    "TEST_ENV",
+    "TEST_ENV_UNSET",
+    "Engine",
+    "RequestCounter",
+    "clear_table",
+    "counting",
+    "external_engine",
+    "fake_aws_env",
+    "free_port",
+    "fresh_prefix",
+    "local_clients",
+    "make_test_app",
+    "migrated_app",
+    "shared_engine",
+    "stream_records",
+    "table_items",
+]
 
 
-@contextmanager
-def fake_aws_env() -> Iterator[None]:
-    """:data:`TEST_ENV` in ``os.environ`` (and :data:`TEST_ENV_UNSET` removed) inside the
-    block; the whole environment is restored on exit. For fixtures of any scope."""
-    with mock.patch.dict(os.environ, TEST_ENV):
-        for key in TEST_ENV_UNSET:
-            os.environ.pop(key, None)
-        yield
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop what the session's engines left in moto's in-process backends."""
+    close_shared_engines()
 
 
 @pytest.fixture
@@ -83,74 +93,33 @@ def cqrs_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key, raising=False)
 
 
-def external_engine() -> str | None:
-    """The external engine endpoint the tests run against, if any."""
-    return os.environ.get(ENGINE_ENV) or None
-
-
-def local_clients(settings: Settings) -> Clients:
-    """Clients for a local engine that take nothing from the environment: placeholder
-    credentials, the settings' region, no account-id endpoints. With no endpoint in
-    ``settings`` they are for an in-process moto mock the caller started."""
-    import boto3
-    from botocore.config import Config
-
-    from ..store.clients import LOCAL_CREDENTIALS, Clients, client_options
-
-    options = {**client_options(settings), **LOCAL_CREDENTIALS}
-    options["config"] = options["config"].merge(Config(account_id_endpoint_mode="disabled"))
-    session = boto3.session.Session(region_name=settings.region)
-    return Clients(
-        dynamodb=session.client("dynamodb", **options),
-        streams=session.client("dynamodbstreams", **options),
-    )
-
-
-def make_test_app(tables_dir: Path, endpoint_url: str | None, prefix: str | None = None) -> Cqrs:
-    """A migrated app with a unique table prefix, on ``endpoint_url`` (None: active moto mock).
-
-    Its clients are :func:`local_clients`: they do not depend on the environment.
-    """
-    from ..app import Cqrs
-    from ..core.settings import Settings
-
-    settings = Settings(
-        endpoint_url=endpoint_url,
-        region=REGION,
-        table_prefix=prefix or f"t{uuid.uuid4().hex[:8]}-",
-        tables_dir=tables_dir,
-    )
-    app = Cqrs(settings, clients=local_clients(settings))
-    app.migrate()
-    return app
-
-
 @pytest.fixture
 def cqrs_tables_dir() -> Path:
     """The tables/ folder the test apps are built from."""
     return Path(os.environ.get("CQRS_TABLES_DIR", "tables"))
 
 
+@pytest.fixture(scope="session")
+def cqrs_engine() -> Engine:
+    """The session's engine: in-process moto, or ``CQRS_TEST_ENDPOINT_URL`` if set."""
+    return shared_engine(external_engine())
+
+
 @contextmanager
 def migrated_app(tables_dir: Path) -> Iterator[Cqrs]:
-    """A migrated app on a fresh in-process moto, or on ``CQRS_TEST_ENDPOINT_URL``
-    (for fixtures of any scope); :func:`fake_aws_env` is in force inside the block."""
-    with fake_aws_env():
-        endpoint = external_engine()
-        if endpoint:
-            yield make_test_app(tables_dir, endpoint)
-            return
-        from moto import mock_aws
-
-        with mock_aws():
-            yield make_test_app(tables_dir, None)
+    """A migrated app on a fresh prefix of the session's engine (in-process moto, or
+    ``CQRS_TEST_ENDPOINT_URL``), for fixtures of any scope; :func:`fake_aws_env` (and, in
+    process, moto) is in force inside the block."""
+    engine = shared_engine(external_engine())
+    with engine.active(), engine.lease(tables_dir) as app:
+        yield app
 
 
 @pytest.fixture
-def cqrs_app(cqrs_tables_dir: Path) -> Iterator[Cqrs]:
-    """A migrated app on a fresh in-process moto, or on ``CQRS_TEST_ENDPOINT_URL``;
-    :data:`TEST_ENV` is in the environment while it is active."""
-    with migrated_app(cqrs_tables_dir) as app:
+def cqrs_app(cqrs_engine: Engine, cqrs_tables_dir: Path) -> Iterator[Cqrs]:
+    """A migrated app with empty tables and streams of its own (a fresh table prefix) on
+    the session's engine; :data:`TEST_ENV` is in the environment while it is active."""
+    with cqrs_engine.active(), cqrs_engine.lease(cqrs_tables_dir) as app:
         yield app
 
 
@@ -209,6 +178,7 @@ def moto_server() -> Iterator[str]:
 
     server = LocalServer(free_port())
     server.start()
+    shared_engine(server.endpoint, creates_active=True)  # moto's tables are ACTIVE at once
     try:
         yield server.endpoint
     finally:
@@ -217,9 +187,9 @@ def moto_server() -> Iterator[str]:
 
 @pytest.fixture
 def server_app(cqrs_env: None, moto_server: str, cqrs_tables_dir: Path) -> Cqrs:
-    """A migrated app on the moto server (a real HTTP endpoint), unique table prefix;
+    """A migrated app on the moto server (a real HTTP endpoint), fresh table prefix;
     :data:`TEST_ENV` is in the environment for the test."""
-    return make_test_app(cqrs_tables_dir, moto_server)
+    return shared_engine(moto_server).app(cqrs_tables_dir)
 
 
 class RequestCounter:
