@@ -36,7 +36,7 @@ from .capacity import CapacityMeter, Units
 from .cpu import CallCpu, ClientCpu, EngineCpu
 from .engine import Requests, StreamDriver, counting, drop_app, median, new_app, publish
 from .report import Section, ops
-from .requests import NoOpHandler
+from .requests import NoOpHandler, Sample, raw_round
 
 BATCH_SIZES = (1, 10, 25, 100)
 PARALLELIZATION = (1, 2, 4)
@@ -87,7 +87,8 @@ class BatchRow:
     update: Measured
     handled_create: Measured
     handled_update: Measured
-    cpu: list[tuple[float, float]] = field(default_factory=list)  # (plain, handled) per round
+    raw_update: Sample  # the raw boto3 script's updates, projected in batches of the same size
+    cpu: list[tuple[float, float, float]] = field(default_factory=list)  # plain, handled, raw
 
 
 def batch_row(batch: int, entities: int, engine: EngineCpu) -> BatchRow:
@@ -102,7 +103,9 @@ def batch_row(batch: int, entities: int, engine: EngineCpu) -> BatchRow:
         finally:
             drop_app(app)
     create, update, handled_create, handled_update = measured
-    return BatchRow(batch, create, update, handled_create, handled_update)
+    raw = dict(raw_round(entities, batch, engine, shapes=("update",)))
+    raw_update = next(v for k, v in raw.items() if "update (version N)" in k)
+    return BatchRow(batch, create, update, handled_create, handled_update, raw_update)
 
 
 def _publisher(app: Cqrs, base: int) -> Callable[[int], None]:
@@ -116,7 +119,10 @@ def run_batches(entities: int, rounds: int, default: int) -> Section:
         for batch in BATCH_SIZES:
             samples = [batch_row(batch, entities, engine) for _ in range(rounds)]
             row = samples[0]
-            row.cpu = [(s.update.handler_cpu, s.handled_update.handler_cpu) for s in samples]
+            row.cpu = [
+                (s.update.handler_cpu, s.handled_update.handler_cpu, s.raw_update.handler_cpu)
+                for s in samples
+            ]
             rows.append(row)
     section = Section(
         f"2. Requests per command by Lambda batch size ({entities} creates then {entities} "
@@ -124,11 +130,13 @@ def run_batches(entities: int, rounds: int, default: int) -> Section:
         ["Batch size (records per invocation)", "invocations per 100 commands",
          "create req/cmd", "update req/cmd", "update req/cmd, with a handler",
          "update by operation, with a handler", "update RCU/cmd (with a handler)",
-         "update WCU/cmd", "handler CPU ms/cmd: update (with a handler)"],
+         "update WCU/cmd", "handler CPU ms/cmd: update (with a handler)",
+         "raw floor update: req/cmd", "RCU/cmd", "WCU/cmd", "handler CPU ms/cmd"],
     )  # fmt: skip
     for row in rows:
         plain = median([c[0] for c in row.cpu]) / entities
         handled = median([c[1] for c in row.cpu]) / entities
+        raw, raw_cpu = row.raw_update, median([c[2] for c in row.cpu]) / entities
         label = f"{row.batch}" + (" (template default)" if row.batch == default else "")
         label += " (old default)" if row.batch == 10 else ""
         section.rows.append([
@@ -142,6 +150,10 @@ def run_batches(entities: int, rounds: int, default: int) -> Section:
             f"({row.handled_update.per(row.handled_update.units.read)})",
             row.update.per(row.update.units.write),
             f"{1000 * plain:.2f} ({1000 * handled:.2f})",
+            f"{sum(raw.requests.handler.values()) / entities:.2f}",
+            f"{raw.units.read / entities:.2f}",
+            f"{raw.units.write / entities:.2f}",
+            f"{1000 * raw_cpu:.2f}",
         ])  # fmt: skip
     section.notes += _batch_notes(rows)
     return section
@@ -163,6 +175,10 @@ def _batch_notes(rows: Sequence[BatchRow]) -> list[str]:
         "Handler CPU per command includes the per-invocation overhead (event parsing, "
         "routing, the batch requests), spread over the batch; it excludes the engine's "
         "time and the local follower's stream reading.",
+        "Raw floor update: the plain boto3 script (bench/raw_floor.py) writing the same "
+        "updates and projecting them from memory in batches of the same size (history 25 "
+        "per BatchWriteItem, one conditional UpdateItem per command), measured in the same "
+        "round; its handler CPU has no stream records to parse.",
     ]
 
 

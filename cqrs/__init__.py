@@ -22,15 +22,18 @@ _EXPORTS: dict[str, str] = {
     "SYSTEM": "core.context",
     "Scope": "core.context",
     "SystemScope": "core.context",
+    "TenantRole": "core.context",
     "AccessDeniedError": "core.errors",
     "CommandNotAppliedError": "core.errors",
     "ConcurrentUpdateError": "core.errors",
     "ConditionFailedError": "core.errors",
     "ConfigurationError": "core.errors",
+    "InvalidSettingsError": "core.errors",
     "CqrsError": "core.errors",
     "IntegrityError": "core.errors",
     "InterfaceError": "core.errors",
     "InvalidAttributesError": "core.errors",
+    "InvalidClaimsError": "core.errors",
     "InvalidEventError": "core.errors",
     "InvalidKeyError": "core.errors",
     "InvalidNumberError": "core.errors",
@@ -57,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "TableNotFoundError": "core.errors",
     "TaskLeaseExpiredError": "core.errors",
     "TaskLeaseLostError": "core.errors",
+    "TenantForbiddenError": "core.errors",
     "TenantMismatchError": "core.errors",
     "ThrottledError": "core.errors",
     "TransactionConflictError": "core.errors",
@@ -83,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "PartialBatchResponse": "events.batch",
     "Skipped": "events.batch",
     "Succeeded": "events.batch",
+    "AppSyncClient": "events.appsync",
     "DispatchReport": "events.bus",
     "EventBus": "events.bus",
     "CommandStatusEvent": "events.notifications",
@@ -149,6 +154,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X`: an explicit re
     from .core.context import InvokeContext as InvokeContext
     from .core.context import Scope as Scope
     from .core.context import SystemScope as SystemScope
+    from .core.context import TenantRole as TenantRole
     from .core.errors import AccessDeniedError as AccessDeniedError
     from .core.errors import CommandNotAppliedError as CommandNotAppliedError
     from .core.errors import ConcurrentUpdateError as ConcurrentUpdateError
@@ -158,11 +164,13 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X`: an explicit re
     from .core.errors import IntegrityError as IntegrityError
     from .core.errors import InterfaceError as InterfaceError
     from .core.errors import InvalidAttributesError as InvalidAttributesError
+    from .core.errors import InvalidClaimsError as InvalidClaimsError
     from .core.errors import InvalidEventError as InvalidEventError
     from .core.errors import InvalidKeyError as InvalidKeyError
     from .core.errors import InvalidNumberError as InvalidNumberError
     from .core.errors import InvalidSequenceFormatError as InvalidSequenceFormatError
     from .core.errors import InvalidSequenceItemError as InvalidSequenceItemError
+    from .core.errors import InvalidSettingsError as InvalidSettingsError
     from .core.errors import InvalidTaskInputError as InvalidTaskInputError
     from .core.errors import InvalidTaskItemError as InvalidTaskItemError
     from .core.errors import InvalidValueError as InvalidValueError
@@ -184,6 +192,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X`: an explicit re
     from .core.errors import TableNotFoundError as TableNotFoundError
     from .core.errors import TaskLeaseExpiredError as TaskLeaseExpiredError
     from .core.errors import TaskLeaseLostError as TaskLeaseLostError
+    from .core.errors import TenantForbiddenError as TenantForbiddenError
     from .core.errors import TenantMismatchError as TenantMismatchError
     from .core.errors import ThrottledError as ThrottledError
     from .core.errors import TransactionConflictError as TransactionConflictError
@@ -204,6 +213,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X`: an explicit re
     from .core.records import Page as Page
     from .core.settings import Settings as Settings
     from .core.spec import EntitySpec as EntitySpec
+    from .events.appsync import AppSyncClient as AppSyncClient
     from .events.batch import BatchItemFailure as BatchItemFailure
     from .events.batch import BatchResult as BatchResult
     from .events.batch import Failed as Failed

@@ -1,64 +1,86 @@
-"""The facade: one object that wires tables, clients, services and the synchronizer.
-
-```python
-app = Cqrs.from_env()
-app.migrate()
-orders = app.entity("order")
-orders.commands.publish_async(CommandInput(...), InvokeContext(tenant_code="acme"))
-app.sync()
-orders.data.get(pk, sk)
-```
+"""The facade: one object that wires tables, clients, services and the synchronizer
+(``app = Cqrs.from_env()``, ``app.entity("order").commands``, ``app.sync()``: the README).
 
 Services are wired with ``injector``: user handler classes (``DataSyncHandler``
 implementations) are built by the app's injector, so their ``__init__`` can
 ask for :class:`Cqrs`, :class:`~cqrs.store.clients.Clients`, :class:`Settings` or
 anything bound in extra modules passed to :class:`Cqrs`.
+
+The Lambda handler's first batch needs only settings, schema, clients, synchronizer and
+projector; the rest (services, injector, events, follower ...) loads on first use.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic
 
-import injector
-from pydantic import BaseModel
-
-from .core.records import AttrT
+from .core.items import AttrT
 from .core.settings import Settings
 from .core.spec import EntitySpec, HandlerSpec
-from .read.data import DataService
-from .read.history import HistoryService
 from .schema.definitions import EntityTables, Schema
-from .schema.provision import TableChange, migrate_tables
 from .store.clients import Clients, make_clients
-from .sync.follower import CheckpointStore, MemoryCheckpoints, PollReport, StreamFollower
 from .sync.projection import CommandStatus, Projector
-from .sync.rebuild import RebuildReport, rebuild
 from .sync.synchronizer import BatchReport, BatchResponse, Synchronizer
-from .write.commands import CommandService
 
 if TYPE_CHECKING:
+    import injector as di  # ``injector`` names the app's attribute
+    from pydantic import BaseModel
+
     from .events.bus import EventBus
     from .events.notifications import Notifier
+    from .read.data import DataService
+    from .read.history import HistoryService
+    from .schema.provision import TableChange
+    from .store import Store
     from .store.stream_records import StreamRecord
     from .sync.failures import SyncFailures
+    from .sync.follower import CheckpointStore, PollReport, StreamFollower
+    from .sync.rebuild import RebuildReport
     from .system.sequences import SequenceService
     from .system.tasks import TaskService
+    from .write.commands import CommandService
 
 
 @dataclass(frozen=True)
 class EntityServices(Generic[AttrT]):
-    """The services of one entity: ``commands`` (write), ``data`` and ``history`` (read)."""
+    """The services of one entity: ``commands`` (write), ``data`` and ``history`` (read).
+
+    Each service is built on first use (the Lambda handler needs only ``projector``).
+    """
 
     name: str
     tables: EntityTables
     spec: EntitySpec[AttrT]
-    commands: CommandService[AttrT]
-    data: DataService[AttrT]
-    history: HistoryService[AttrT]
     projector: Projector
+    store: Store = field(repr=False)
+    settings: Settings | None = field(default=None, repr=False)  # command retention
+
+    @cached_property
+    def commands(self) -> CommandService[AttrT]:
+        """Publishes commands (:class:`~cqrs.write.commands.CommandService`)."""
+        from .write.commands import CommandService
+        from .write.retention import Retention
+
+        retention = Retention.from_settings(self.settings)
+        return CommandService(self.store, self.tables, self.spec, self.projector, retention)
+
+    @cached_property
+    def data(self) -> DataService[AttrT]:
+        """Current state (:class:`~cqrs.read.data.DataService`)."""
+        from .read.data import DataService
+
+        return DataService(self.store, self.tables, self.spec)
+
+    @cached_property
+    def history(self) -> HistoryService[AttrT]:
+        """Past versions (:class:`~cqrs.read.history.HistoryService`)."""
+        from .read.history import HistoryService
+
+        return HistoryService(self.store, self.tables, self.spec)
 
 
 class Cqrs:
@@ -69,25 +91,26 @@ class Cqrs:
         settings: Settings | None = None,
         *,
         clients: Clients | None = None,
-        modules: Sequence[injector.Module | Callable[[injector.Binder], None]] = (),
+        modules: Sequence[di.Module | Callable[[di.Binder], None]] = (),
     ) -> None:
         self.settings = settings or Settings()
         self.schema = Schema.load(self.settings.tables_dir, self.settings.table_prefix)
         self.clients = clients or make_clients(self.settings)
         self._specs: dict[str, EntitySpec[Any]] = {}
         self._entities: dict[str, EntityServices[Any]] = {}
-        self.injector = injector.Injector([self._bind, *modules])
+        self._modules = tuple(modules)
+        if self._modules:  # a module that fails to configure fails here, as it always did
+            _ = self.injector
         self.synchronizer = Synchronizer(self._projector_for_table)
         if "sync-failures" in self.schema.system_tables:
-            # Poison commands get bounded attempts, rejected records are kept; built on the
-            # first failure only.
+            # Bounded attempts for poison commands, rejected records kept: built on first use.
             self.synchronizer.failures = lambda table, outcome, target: (
                 self.sync_failures.acknowledge(table, outcome, target)
             )
             self.synchronizer.rejections = lambda record: self.sync_failures.rejected_records.add(
                 record
             )
-        self._checkpoints: CheckpointStore = MemoryCheckpoints()
+        self._checkpoints: CheckpointStore | None = None  # the follower's, built with it
         if "tasks" in self.schema.system_tables:
             # Task records must reach the task service even in a process that never touched
             # ``app.tasks``; the service (and its module) is built on the first record.
@@ -101,7 +124,16 @@ class Cqrs:
         ``CQRS_TABLES_DIR`` (keyword arguments override them)."""
         return cls(Settings(**overrides))
 
-    def _bind(self, binder: injector.Binder) -> None:
+    @cached_property
+    def injector(self) -> di.Injector:
+        """Builds handler classes; created on first use (at once if given extra modules)."""
+        import injector
+
+        return injector.Injector([self._bind, *self._modules])
+
+    def _bind(self, binder: di.Binder) -> None:
+        import injector
+
         binder.bind(Cqrs, to=self)
         binder.bind(Settings, to=self.settings)
         binder.bind(Clients, to=self.clients)
@@ -131,6 +163,7 @@ class Cqrs:
         self, *, dry_run: bool = False, echo: Callable[[str], None] | None = None
     ) -> list[TableChange]:
         """Create missing tables and fix drift (GSIs, streams, TTL). Never deletes."""
+        from .schema.provision import migrate_tables
         from .store.tables import TableAdmin
 
         return migrate_tables(
@@ -170,15 +203,7 @@ class Cqrs:
         projector = Projector(
             store, tables, handlers, spec.command_model, listener=self._command_statuses
         )
-        entity = EntityServices(
-            name,
-            tables,
-            spec,
-            CommandService(store, tables, spec, projector),
-            DataService(store, tables, spec),
-            HistoryService(store, tables, spec),
-            projector,
-        )
+        entity = EntityServices(name, tables, spec, projector, store, self.settings)
         self._entities[name] = entity
         return entity
 
@@ -191,6 +216,8 @@ class Cqrs:
         progress: Callable[[str, int, int], None] | None = None,
     ) -> RebuildReport:
         """Recompute ``entity``'s data and history from its commands (:mod:`cqrs.sync.rebuild`)."""
+        from .sync.rebuild import rebuild
+
         return rebuild(
             self.clients.store,
             self.schema.entity_tables(entity),
@@ -230,7 +257,7 @@ class Cqrs:
 
     def _command_statuses(self, table: str, statuses: list[CommandStatus]) -> None:
         """Publish ``command-status`` for what a projection applied or failed, if anyone listens."""
-        if not statuses or not self.notifier.enabled:
+        if not statuses or not self._may_notify() or not self.notifier.enabled:
             return
         from .events.notifications import CommandStatusEvent
 
@@ -242,8 +269,19 @@ class Cqrs:
                 status=status,
                 error=f"{type(error).__name__}: {error}" if error is not None else None,
                 source=command.source,
+                request_id=command.request_id,  # the notification's id, as in MBC
             )
             for command, status, error in statuses
+        )
+
+    def _may_notify(self) -> bool:
+        """False if the notifier cannot be enabled: no subscriber, SNS topic or AppSync."""
+        if "notifier" in self.__dict__ or "events" in self.__dict__:
+            return True
+        return bool(
+            self.settings.sns_topic_arn
+            or self.settings.appsync_endpoint
+            or os.environ.get("CQRS_SNS_TOPIC_ARN")  # the Notifier's fallback (TOPIC_ENV)
         )
 
     def _projector_for_table(self, table_name: str) -> Projector | None:
@@ -295,7 +333,10 @@ class Cqrs:
     ) -> StreamFollower:
         """A :class:`StreamFollower` over every streamed table, feeding :meth:`handle_event`."""
         from .store.streams import StreamsGateway
+        from .sync.follower import MemoryCheckpoints, StreamFollower
 
+        if self._checkpoints is None:
+            self._checkpoints = MemoryCheckpoints()
         return StreamFollower(
             StreamsGateway(self.clients.dynamodb, self.clients.streams),
             self.streamed_tables(),

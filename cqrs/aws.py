@@ -44,13 +44,28 @@ def set_app(app: Cqrs | None) -> None:
 
 
 def handler(event: Mapping[str, object], context: object = None) -> BatchResponse:
-    """Lambda entry point for DynamoDB stream events (``context``, Lambda's, is not used)."""
-    report = get_app().process_event(event)
-    if report.failed:
-        logger.warning(
-            "batch of %d: %d applied, %d failed",
-            report.received,
-            report.applied,
-            len(report.failed),
-        )
+    """Lambda entry point for DynamoDB stream events.
+
+    Each batch is logged as one JSON line on the ``cqrs.sync.batch`` logger (INFO, or
+    WARNING when records failed) and its metrics are printed to stdout in CloudWatch's
+    Embedded Metric Format, under the namespace ``CQRS_METRICS_NAMESPACE`` (default
+    ``cqrs``; empty: no metrics). Log lines carry ``context.aws_request_id``.
+    """
+    from .sync import telemetry
+
+    request_id = getattr(context, "aws_request_id", None)
+    request_id = request_id if isinstance(request_id, str) else None
+    app = get_app()
+    with telemetry.request_scope(request_id):
+        report = app.process_event(event)
+    if report.received:
+        summary = telemetry.BatchSummary.of(report, request_id)
+        telemetry.log_batch(summary)
+        namespace = os.environ.get("CQRS_METRICS_NAMESPACE", telemetry.DEFAULT_NAMESPACE)
+        if namespace:
+            table = telemetry.table_of(summary)
+            entity = app.schema.entity_of_command_table(table)
+            extra = {"Entity": entity} if entity else None
+            document = telemetry.emf_document(summary, namespace, properties=extra)
+            telemetry.print_metrics(document)
     return report.response()

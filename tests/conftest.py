@@ -31,6 +31,17 @@ SLOW_FILES = frozenset(
         "test_faults.py",
         "test_faults_permanent.py",
         "test_faults_publish.py",
+        # for the one-minute loop: whole-surface sweeps, servers, CLI runs, migrations
+        "test_tenant_isolation.py",  # every public API against another tenant's keys
+        "test_appsync.py",  # an HTTP server per test, timeouts
+        "test_conformance_server.py",  # the moto server
+        "test_cli_edges.py",  # the CLI end to end, one run per case
+        "test_migrate.py",  # table creation and drift, many engines' worth of tables
+        "test_data_migrations.py",  # migrations run through the CLI
+        "test_readme.py",  # every README snippet on its own embedded engine
+        "test_bad_input.py",  # 88 bad inputs, each checking every table is unchanged
+        "test_tasks_input.py",  # the same for tasks
+        "test_sync_failures.py",  # poison commands through their attempts and redrive
     }
 )
 

@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("read",),
     ("system",),
     ("app", "aws"),
-    ("cli", "deploy", "testing"),
+    ("cli", "deploy", "testing", "http"),
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 MAX_MODULE_LINES = 400

@@ -42,8 +42,14 @@ def test_cost_per_command_side_by_side() -> None:
     # command + history + data + its code-index entry, 1 KB each
     assert rows["create (version 0)"][wcu] == "4.00 (1.00)"
     assert rows["update (version N)"][rcu] == "1.00"
-    assert rows["update (version -1: latest)"][rcu] == "11.00"  # 1 GetItem + 10 keys
-    assert rows["publish_sync update (version N)"][failed] == "1.00"
+    # caught up: the data row is the base (1 GetItem), no window of command versions
+    assert rows["update (version -1: latest)"][req] == "3.50"
+    assert rows["update (version -1: latest)"][rcu] == "1.00"
+    # beside each figure, the raw script's for the same kind of command
+    assert rows["update (version N)"][rcu + 1] == "(1.00)"
+    assert rows["create (version 0)"][wcu + 1] == "(4.00)"
+    # its stream record is marked syncMode SYNC and skipped: no failed conditional write
+    assert rows["publish_sync update (version N)"][failed] == "0.00"
     assert rows["publish_sync update (version N), with a handler"][failed] == "0.00"
     raw = "raw boto3 floor: create, data via conditional UpdateItem (cqrs's expression shape)"
     assert rows[raw][req] == rows["create (version 0)"][req]

@@ -16,6 +16,7 @@ from cqrs.cli import main
 from cqrs.core.errors import ConfigurationError, InvalidEventError, OperationalError
 from cqrs.deploy import sweep
 from cqrs.deploy.template import (
+    HttpApi,
     TemplateFormat,
     dump_template,
     render_template,
@@ -52,7 +53,7 @@ STREAM_READS = {
     "dynamodb:GetShardIterator",
     "dynamodb:ListStreams",
 }
-EVENTS = {"command": ["INSERT"], "tasks": ["INSERT", "MODIFY"]}
+EVENTS = {"command": ["INSERT", "MODIFY"], "tasks": ["INSERT", "MODIFY"]}
 # The task sweep: the tasks table only; Scan finds the tenants with unfinished tasks.
 SWEEP_NEEDS = NEEDED["tasks"] | {"dynamodb:Scan"}
 
@@ -212,6 +213,18 @@ def test_function(schema: Schema, template: dict[str, Any]) -> None:
     assert variables["CQRS_SYNC_MAX_ATTEMPTS"] == "5"
 
 
+def test_every_function_logs_json_and_lets_the_batch_summary_through(
+    template: dict[str, Any],
+) -> None:
+    functions = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+    ]
+    assert len(functions) >= 2  # the stream handler and the task sweep
+    for function in functions:
+        config = function["Properties"]["LoggingConfig"]
+        assert (config["LogFormat"], config["ApplicationLogLevel"]) == ("JSON", "INFO")
+
+
 def test_no_app_means_no_cqrs_app(schema: Schema) -> None:
     template = render_template(
         schema, function_name="Sync", runtime="python3.13", architecture="arm64"
@@ -242,8 +255,10 @@ def test_mapping_settings(schema: Schema, template: dict[str, Any]) -> None:
         assert props["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
         assert props["FunctionName"] == {"Ref": function_id}
         assert props["StartingPosition"] == "TRIM_HORIZON"
-        (pattern,) = props["FilterCriteria"]["Filters"]
-        assert json.loads(pattern["Pattern"]) == {"eventName": EVENTS[definition.kind]}
+        patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+        assert sorted({e for p in patterns for e in p["eventName"]}) == EVENTS[definition.kind]
+        if definition.kind == "tasks":
+            assert patterns == [{"eventName": EVENTS["tasks"]}]
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert props["BisectBatchOnFunctionError"] is True
         assert 0 <= props["MaximumRetryAttempts"] <= 10000
@@ -624,3 +639,153 @@ def test_cli_template_yaml_from_suffix(tmp_path: Path) -> None:
 def test_cli_template_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cqrs("template", "--tables-dir", str(tmp_path / "missing")) == 2  # a usage error
     assert "cqrs.json not found" in capsys.readouterr().err
+
+
+# -- the HTTP service (only when asked for) -------------------------------------------------
+
+HTTP_API = "AWS::Serverless::HttpApi"
+ISSUER = "https://cognito-idp.ap-northeast-1.amazonaws.com/ap-northeast-1_Example"
+HTTP = HttpApi("examples.orders_api:handler", ISSUER, ("client-1", "client-2"))
+
+
+def _http_function(template: dict[str, Any]) -> dict[str, Any]:
+    return _function(template, "examples.orders_api.handler")
+
+
+def test_no_http_service_unless_asked(template: dict[str, Any]) -> None:
+    assert _of_type(template, HTTP_API) == {}
+    assert "HttpApiUrl" not in template["Outputs"]
+
+
+@pytest.mark.slow
+def test_cfn_lint_finds_nothing_with_the_http_service(schema: Schema) -> None:
+    api = pytest.importorskip("cfnlint.api", reason="cfn-lint is not installed")
+    template = render_template(schema, http=HTTP)
+    config = api.ManualArgs(regions=["ap-northeast-1", "us-east-1"], include_checks=["I"])
+    assert [str(m) for m in api.lint(dump_template(template), config=config)] == []
+
+
+def test_the_http_api_verifies_jwts_on_every_route(schema: Schema) -> None:
+    template = render_template(schema, http=HTTP)
+    ((api_id, api),) = _of_type(template, HTTP_API).items()
+    auth = api["Properties"]["Auth"]
+    authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    assert authorizer["JwtConfiguration"] == {
+        "issuer": ISSUER,
+        "audience": ["client-1", "client-2"],
+    }
+    assert authorizer["IdentitySource"] == "$request.header.Authorization"
+    function = _http_function(template)["Properties"]
+    (event,) = function["Events"].values()
+    assert event == {"Type": "HttpApi", "Properties": {"ApiId": {"Ref": api_id}}}  # $default
+    assert function["Timeout"] <= 29  # API Gateway gives up at 30 s
+    assert function["Environment"]["Variables"]["CQRS_TABLE_PREFIX"] == schema.prefix
+    assert api_id in template["Outputs"]["HttpApiUrl"]["Value"]["Fn::Sub"]
+    assert f"{_function_id(template, 'examples.orders_api.handler')}LogGroup" in api["DependsOn"]
+
+
+def test_the_http_function_may_only_use_the_entity_tables(schema: Schema) -> None:
+    template = render_template(schema, http=HTTP)
+    by_id = _definitions_by_id(schema)
+    (policy,) = _http_function(template)["Properties"]["Policies"]
+    kinds: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert all(a.startswith("dynamodb:") for a in statement["Action"])
+        assert "*" not in json.dumps(statement)
+        for logical_id in _refs(statement["Resource"]):
+            kinds.setdefault(by_id[logical_id].kind, set()).update(statement["Action"])
+    assert kinds == {
+        "command": {
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",  # retention ttl, publish_sync's hand-back to the stream
+        },
+        "data": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+        "history": {"dynamodb:GetItem", "dynamodb:Query"},
+    }
+
+
+def test_the_http_policy_covers_what_the_service_does(
+    cqrs_app: Cqrs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request the example service makes, on every route, is one its policy allows."""
+    pytest.importorskip("fastapi", reason="the http extra is not installed")
+    from fastapi.testclient import TestClient
+
+    from cqrs.http import UNVERIFIED_JWT_ENV, dev_token
+    from examples.orders_api import create_api
+
+    monkeypatch.setenv(UNVERIFIED_JWT_ENV, "1")
+    kinds = {d.name: d.kind for d in cqrs_app.schema.definitions()}
+    made: set[tuple[str, str, bool]] = set()
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        for table in (
+            [params["TableName"]] if "TableName" in params else params.get("RequestItems", {})
+        ):
+            made.add((f"dynamodb:{model.name}", kinds[table], "IndexName" in params))
+
+    headers = {"Authorization": f"Bearer {dev_token({'sub': 'u', 'custom:tenant': 'acme'})}"}
+    cqrs_app.clients.dynamodb.meta.events.register("before-parameter-build.dynamodb.*", record)
+    try:
+        with TestClient(create_api(cqrs_app)) as http:
+            assert (
+                http.post("/orders", json={"code": "A", "name": "a"}, headers=headers).status_code
+                == 201
+            )
+            body = {"version": 1, "name": "b", "attributes": {}}
+            assert http.put("/orders/A", json=body, headers=headers).status_code == 200
+            assert http.patch("/orders/A", json={"name": "c"}, headers=headers).status_code == 200
+            assert http.delete("/orders/A", headers=headers).status_code == 200
+            for path in ("/orders", "/orders/A", "/orders/by-code/A", "/orders/A/history"):
+                http.get(path, headers=headers)
+    finally:
+        cqrs_app.clients.dynamodb.meta.events.unregister(
+            "before-parameter-build.dynamodb.*", record
+        )
+    template = render_template(cqrs_app.schema, http=HTTP)
+    by_id = _definitions_by_id(cqrs_app.schema)
+    granted: set[tuple[str, str, bool]] = set()
+    for statement in _http_function(template)["Properties"]["Policies"][0]["Statement"]:
+        for resource in statement["Resource"]:
+            (logical_id,) = _refs(resource)
+            index = "/index/" in json.dumps(resource)
+            granted |= {(a, by_id[logical_id].kind, index) for a in statement["Action"]}
+    assert made and made <= granted, made - granted
+
+
+@pytest.mark.parametrize(
+    "http",
+    [
+        HttpApi("examples.orders_api.handler", ISSUER, ("a",)),  # not module:attribute
+        HttpApi("examples.orders_api:handler", "http://issuer.example.com", ("a",)),
+        HttpApi("examples.orders_api:handler", ISSUER, ()),
+        HttpApi("examples.orders_api:handler", ISSUER, ("",)),
+        HttpApi("examples.orders_api:handler", ISSUER, ("a",), timeout=30),
+        HttpApi("examples.orders_api:handler", ISSUER, ("a",), function_name="Bad-Name"),
+        HttpApi("examples.orders_api:handler", ISSUER, ("a",), function_name="CqrsStreamHandler"),
+    ],
+)
+def test_invalid_http_options_are_refused(schema: Schema, http: HttpApi) -> None:
+    with pytest.raises(ConfigurationError):
+        render_template(schema, http=http)
+
+
+def test_cli_template_http_options(capsys: pytest.CaptureFixture[str]) -> None:
+    tables = ("--tables-dir", str(REPO / "tables"))
+    http = ("--http", "examples.orders_api:handler", "--jwt-issuer", ISSUER)
+    assert cqrs("template", *tables, *http, "--jwt-audience", "c1", "--jwt-audience", "c2") == 0
+    template = json.loads(capsys.readouterr().out)
+    ((_, api),) = _of_type(template, HTTP_API).items()
+    assert api["Properties"]["Auth"]["Authorizers"]["Jwt"]["JwtConfiguration"]["audience"] == [
+        "c1",
+        "c2",
+    ]
+    assert _http_function(template)["Properties"]["Handler"] == "examples.orders_api.handler"
+    assert cqrs("template", *tables, *http) == 2
+    assert "--jwt-audience" in capsys.readouterr().err
+    assert cqrs("template", *tables, "--jwt-issuer", ISSUER) == 2
+    assert "need --http" in capsys.readouterr().err

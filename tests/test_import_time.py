@@ -87,3 +87,18 @@ def test_import_cqrs_deploy_loads_no_cli_dependency() -> None:
     """``cqrs.deploy`` is a library too: rendering a template needs no typer or rich."""
     code = "import cqrs.deploy"
     assert loaded(code, CLI_DEPENDENCIES) == []
+
+
+def test_building_the_app_loads_only_the_projection_path() -> None:
+    """Building the handler's app reads settings without pydantic-settings and builds no
+    injector, event bus or services (``tests/test_cold_start.py`` runs a real batch)."""
+    code = "import cqrs.aws\ncqrs.aws.get_app().entity('order')"
+    env = {
+        "CQRS_TABLES_DIR": str(FIXTURE_TABLES),
+        "CQRS_ENDPOINT_URL": "http://127.0.0.1:9",  # never contacted
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+    }
+    unused = ("pydantic_settings", "injector", "cqrs.events", "cqrs.write", "cqrs.read")
+    assert loaded(code, unused, **env) == []

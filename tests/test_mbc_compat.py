@@ -88,7 +88,7 @@ V1_AT, V2_AT = "2024-05-01T10:00:00.000Z", "2024-05-02T11:30:00.000Z"
 @pytest.mark.engine
 def test_an_mbc_command_is_projected_like_ours(cqrs_app, drain):
     mbc_put(cqrs_app, mbc_command(1, V1_AT))
-    mbc_set_status(cqrs_app, "ORDER#x@1", "CHECK_VERSION:STARTED")
+    mbc_set_status(cqrs_app, "ORDER#x@1", "check_version:STARTED")
     drain(cqrs_app)
 
     command = {k: v for k, v in mbc_command(1, V1_AT).items() if k != "source"}
@@ -107,7 +107,7 @@ def test_a_later_mbc_version_keeps_the_first_creation_fields(cqrs_app, drain, dr
     mbc_put(cqrs_app, mbc_command(1, V1_AT))
     if drain_between:
         drain(cqrs_app)
-    mbc_put(cqrs_app, mbc_command(2, V2_AT, status="FINISH:FINISHED"))
+    mbc_put(cqrs_app, mbc_command(2, V2_AT, status="finish:FINISHED"))
     drain(cqrs_app)
 
     row = data_row(cqrs_app)

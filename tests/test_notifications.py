@@ -70,14 +70,17 @@ def test_command_status_event_defaults_and_notification_shape() -> None:
         "table": "dev-order-command",
         "id": "dev-order-command#ORDER#acme#ORDER#1@3",
         "tenantCode": "acme",
-        "content": {"status": "failed", "error": "bad"},
+        "content": {"status": "sync_data:FAILED", "error": "bad"},  # MBC's status string
     }
+    assert (event.status, event.mbc_status) == ("failed", "sync_data:FAILED")
     parsed = CommandStatusEvent.model_validate(event.to_notification() | {"status": "failed"})
     assert parsed.tenant_code == "acme"
     explicit = CommandStatusEvent(
         pk="P#x", sk="S@1", table="t", status="applied", tenant_code="other", id="n1"
     )
     assert (explicit.tenant_code, explicit.id) == ("other", "n1")
+    requested = CommandStatusEvent(pk="P#x", sk="S@1", table="t", status="applied", request_id="r")
+    assert requested.id == "r" and "requestId" not in requested.to_notification()  # MBC's id
 
 
 def test_nothing_is_built_when_nobody_listens() -> None:
@@ -172,7 +175,7 @@ def test_sns_notification_shape(cqrs_app: Cqrs, topic: tuple[str, Any]) -> None:
         "table": "dev-order-command",
         "id": "dev-order-command#ORDER#acme#ORDER#1@1",
         "tenantCode": "acme",
-        "content": {"status": "applied", "source": "api"},
+        "content": {"status": "finish:FINISHED", "source": "api"},
     }
 
 
@@ -253,15 +256,21 @@ def test_synchronizer_publishes_applied_statuses_once(cqrs_app: Any, drain: Any)
     from cqrs import InvokeContext
     from cqrs.testing import stream_records
 
-    seen: list[tuple[str, str, str]] = []
-    cqrs_app.events.on(CommandStatusEvent)(lambda e: seen.append((e.sk, e.status, e.table)))
-    ctx = InvokeContext(tenant_code="acme")
+    seen: list[tuple[str, str, str, str | None]] = []
+    cqrs_app.events.on(CommandStatusEvent)(
+        lambda e: seen.append((e.sk, e.status, e.table, e.request_id))
+    )
+    ctx = InvokeContext(tenant_code="acme", request_id="req-1")
     orders = cqrs_app.entity("order")
     orders.commands.publish_async(_order("1"), ctx)
-    orders.commands.publish_async(_order("1", 1), ctx)
+    orders.commands.publish_async(_order("1", 1), InvokeContext(tenant_code="acme"))
     drain(cqrs_app)
     table = orders.tables.command
-    assert seen == [("ORDER#1@1", "applied", table), ("ORDER#1@2", "applied", table)]
+    # The command's request id travels to the status (MBC's notification id).
+    assert seen == [
+        ("ORDER#1@1", "applied", table, "req-1"),
+        ("ORDER#1@2", "applied", table, None),
+    ]
     cqrs_app.handle_event({"Records": stream_records(cqrs_app)})  # redelivery: nothing new
     assert len(seen) == 2
 

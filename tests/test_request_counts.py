@@ -149,6 +149,70 @@ def test_publish_async_latest_is_three_requests(cqrs_app: cqrs.Cqrs) -> None:
     }
 
 
+def test_publish_async_latest_caught_up_is_get_and_put(cqrs_app: cqrs.Cqrs, drain: Any) -> None:
+    """The read model is caught up: the data row is the base; no version window."""
+    commands = cqrs_app.entity("order").commands
+    commands.publish_async(order_input(), CTX)
+    drain(cqrs_app)
+    with measure(cqrs_app) as m:
+        command = commands.publish_async(order_input(version=-1, name="v2"), CTX)
+    record("publish_async update (version -1, caught up)", m)
+    assert command is not None and command.version == 2
+    assert m.table_ops == {"GetItem": 1, "PutItem": 1}
+    assert m.table_kinds == {("GetItem", "data"): 1, ("PutItem", "command"): 1}
+    with measure(cqrs_app) as m:
+        drain(cqrs_app)
+    assert m.table_ops == {"BatchWriteItem": 1, "UpdateItem": 1}  # 3 + 1/25 end to end
+    row = cqrs_app.entity("order").data.get(PK, "ORDER#1", consistent=True, context=SYSTEM)
+    assert row is not None and (row.version, row.name) == (2, "v2")
+    assert row.created_at == commands.get(PK, "ORDER#1@1", context=SYSTEM).created_at  # type: ignore[union-attr]
+
+
+def test_publish_async_latest_behind_falls_back_to_the_window(
+    cqrs_app: cqrs.Cqrs, drain: Any
+) -> None:
+    """The read model lags the log: the guessed version exists, so its PutItem fails
+    (billed); one window read finds the latest, and the command goes after it."""
+    commands = cqrs_app.entity("order").commands
+    commands.publish_async(order_input(), CTX)
+    drain(cqrs_app)
+    commands.publish_async(order_input(version=1, name="v2"), CTX)  # not synced: data at 1
+    with measure(cqrs_app) as m:
+        command = commands.publish_async(order_input(version=-1, name="v3"), CTX)
+    record("publish_async update (version -1, data behind)", m)
+    assert command is not None and (command.version, command.name) == (3, "v3")
+    assert m.table_kinds == {
+        ("GetItem", "data"): 1,
+        ("PutItem", "command"): 2,  # @2 refused (exists), then @3
+        ("BatchGetItem", "command"): 1,
+    }
+    assert commands.latest_version(PK, "ORDER#1", context=SYSTEM) == 3
+
+
+def test_publish_async_latest_behind_compares_with_the_latest(
+    cqrs_app: cqrs.Cqrs, drain: Any
+) -> None:
+    """Dirty or not is decided against the latest command, never a lagging data row."""
+    commands = cqrs_app.entity("order").commands
+    commands.publish_async(order_input(), CTX)
+    drain(cqrs_app)
+    commands.publish_async(order_input(version=1, name="v2"), CTX)  # not synced: data at 1
+    # Equal to the latest, not to the lagging row: nothing written.
+    with measure(cqrs_app) as m:
+        assert commands.publish_async(order_input(version=-1, name="v2"), CTX) is None
+    assert m.table_kinds == {
+        ("GetItem", "data"): 1,
+        ("PutItem", "command"): 1,  # @2 refused (exists)
+        ("BatchGetItem", "command"): 1,
+    }
+    # Equal to the lagging row, not to the latest: written, after the latest.
+    with measure(cqrs_app) as m:
+        command = commands.publish_async(order_input(version=-1), CTX)
+    assert command is not None and (command.version, command.name) == (3, "order 1")
+    assert m.table_ops == {"GetItem": 1, "BatchGetItem": 1, "PutItem": 1}
+    assert commands.latest_version(PK, "ORDER#1", context=SYSTEM) == 3
+
+
 def test_partial_update_latest_is_three_requests(cqrs_app: cqrs.Cqrs) -> None:
     commands = cqrs_app.entity("order").commands
     commands.publish_async(order_input(), CTX)
@@ -187,6 +251,38 @@ def test_publish_sync_update_without_handlers(cqrs_app: cqrs.Cqrs) -> None:
         commands.publish_sync(order_input(version=1, name="v2"), CTX)
     record("publish_sync update (version N)", m)
     assert m.table_ops == {"GetItem": 1, "PutItem": 1, "BatchWriteItem": 1, "UpdateItem": 1}
+
+
+def test_a_publish_sync_record_costs_sync_nothing(cqrs_app: cqrs.Cqrs, drain: Any) -> None:
+    # Its command is marked syncMode "SYNC": the synchronizer skips the record (before:
+    # a failed conditional UpdateItem and a history BatchWriteItem rewriting the item).
+    commands = cqrs_app.entity("order").commands
+    commands.publish_sync(order_input(), CTX)
+    commands.publish_sync(order_input(version=1, name="v2"), CTX)
+    with measure(cqrs_app) as m:
+        report = drain(cqrs_app)
+    record("sync 2 publish_sync records", m)
+    assert report.records == 2
+    assert m.table_ops == {}
+
+
+def test_retention_adds_one_update_of_the_previous_version(cqrs_app: cqrs.Cqrs) -> None:
+    from cqrs.write.retention import Retention
+
+    commands = cqrs_app.entity("order").commands
+    commands.retention = Retention(30)
+    with measure(cqrs_app) as m:
+        commands.publish_async(order_input(), CTX)  # version 1: nothing before it
+    assert m.table_ops == {"PutItem": 1}
+    with measure(cqrs_app) as m:
+        commands.publish_async(order_input(version=1, name="v2"), CTX)
+    record("publish_async update (version N), retention on", m)
+    assert m.table_ops == {"GetItem": 1, "PutItem": 1, "UpdateItem": 1}
+    assert m.table_kinds == {
+        ("GetItem", "command"): 1,
+        ("PutItem", "command"): 1,
+        ("UpdateItem", "command"): 1,
+    }
 
 
 # -- synchronizer ------------------------------------------------------------------

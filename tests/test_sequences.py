@@ -140,7 +140,13 @@ def test_first_number_is_one_and_increments(seq: SequenceService) -> None:
     assert first.rotate_by is RotateBy.NONE
     assert first.rotate_value == "none"
     assert first.issued_at == T0
-    assert (first.pk, first.sk) == ("SEQ#T1", "ORD#none")
+    assert (first.pk, first.sk) == ("SEQ#t1", "ORD#none")
+
+
+def test_one_counter_whatever_the_case_of_the_tenant_code(seq: SequenceService) -> None:
+    ctx = InvokeContext(tenant_code="acme", user_id="alice")
+    got = [seq.next(t, "ORD", now=T0, context=ctx).number for t in ("ACME", "acme", "Acme")]
+    assert got == [1, 2, 3]
 
 
 def test_stored_item_has_keys_and_camel_case_attributes(
@@ -150,10 +156,10 @@ def test_stored_item_has_keys_and_camel_case_attributes(
     seq.next("T1", "ORD", codes=("TOKYO", "A"), rotate_by="daily", now=T0, context=ctx)
     seq.next("T1", "ORD", codes=("TOKYO", "A"), rotate_by="daily", now=T0, context=SYSTEM)
     [item] = scan_all(ddb, table)
-    assert item["pk"] == {"S": "SEQ#T1"}
+    assert item["pk"] == {"S": "SEQ#t1"}
     assert item["sk"] == {"S": "ORD#TOKYO#A#20260305"}
     assert item["seq"] == {"N": "2"}
-    assert item["tenantCode"] == {"S": "T1"}
+    assert item["tenantCode"] == {"S": "t1"}  # tenant codes are lowercase in items, as MBC
     assert item["typeCode"] == {"S": "ORD"}
     assert item["codes"] == {"L": [{"S": "TOKYO"}, {"S": "A"}]}
     assert item["rotateBy"] == {"S": "daily"}
@@ -567,7 +573,7 @@ def test_system_acts_on_any_tenant_as_user_system(
     assert seq.reserve("T2", "ORD", count=2, now=T0, context=SYSTEM).last == 2
     assert seq.current("T2", "ORD", now=T0, context=SYSTEM) == 2
     items = scan_all(ddb, table)
-    assert {i["pk"]["S"] for i in items} == {"SEQ#T1", "SEQ#T2"}
+    assert {i["pk"]["S"] for i in items} == {"SEQ#t1", "SEQ#t2"}
     assert all(i["updatedBy"] == {"S": "system"} for i in items)
 
 

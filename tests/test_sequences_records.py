@@ -61,7 +61,7 @@ def test_the_record_is_the_stored_item(seq):
     assert (record.seq, record.codes, record.rotate_by, record.rotate_value) == (
         1, ("A",), RotateBy.MONTHLY, "202603"
     )  # fmt: skip
-    assert record.key == {"pk": "SEQ#T1", "sk": "ORD#A#202603"}
+    assert record.key == {"pk": "SEQ#t1", "sk": "ORD#A#202603"}
     assert record.updated_by == "alice" and record.created_at == record.updated_at
 
 

@@ -12,7 +12,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,11 +20,11 @@ from .errors import FAILURE, OK, USAGE, fail
 from .loading import app_for as _app
 from .loading import stop_on_signals
 from .options import AppSpec, DryRun, EndpointUrl, Entity, Prefix, TablesDir, target
-from .progress import Phases, progress_bars
+from .progress import Phases, SyncProgress, follow_printing, progress_bars
 
 if TYPE_CHECKING:
     from ..app import Cqrs
-    from ..sync.follower import CheckpointStore, PollReport
+    from ..sync.follower import PollReport, StreamFollower
 
 
 def register(app: typer.Typer) -> None:
@@ -80,12 +80,19 @@ def sync(
         Path,
         typer.Option(metavar="FILE", help="checkpoint file (per stream ARN and shard)"),
     ] = Path(".cqrs/checkpoints.json"),
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, metavar="N", help="records per batch, at most")
+    ] = 100,
     endpoint_url: EndpointUrl = None,
     tables_dir: TablesDir = None,
     prefix: Prefix = None,
     app_spec: AppSpec = None,
 ) -> int:
-    """Feed every streamed table's new records through the synchronizer."""
+    """Feed every streamed table's new records through the synchronizer.
+
+    Shows the records handled and their rate (a live line on a terminal, a line every
+    few seconds otherwise); with --follow, prints one line per batch.
+    """
     from ..sync.follower import FileCheckpoints
 
     app = _app(target("sync", endpoint_url, tables_dir, prefix, app_spec))
@@ -93,50 +100,36 @@ def sync(
         # No --app: the service's task handlers are not in this process. Leave their
         # tasks QUEUED for one that has them instead of failing them here.
         app.tasks.unhandled = "leave"
-    saved = FileCheckpoints(checkpoints)
+    follower = app.follower(checkpoints=FileCheckpoints(checkpoints), batch_size=batch_size)
+    streams = len(app.streamed_tables())
     if not follow:
-        report = _drain(app, saved)
+        print(f"sync: reading {streams} stream(s)", flush=True)
+        report, totals = _drain(app, follower)
         print(
             f"sync: {report.records} record(s) in {report.batches} batch(es), "
-            f"{report.failed} failed"
+            f"{report.failed} failed; {totals}"
         )
         return FAILURE if report.failed else OK
     stop = threading.Event()
-    print(f"sync: following {len(app.streamed_tables())} stream(s); Ctrl-C to stop", flush=True)
+    print(f"sync: following {streams} stream(s); Ctrl-C to stop", flush=True)
     with stop_on_signals(stop):
-        app.follower(checkpoints=saved).follow(stop, interval=interval)
+        follow_printing(app, follower, stop, interval)
     return OK
 
 
-def _drain(app: Cqrs, checkpoints: CheckpointStore) -> PollReport:
-    """Drain every stream once, showing the records handled (a bar opened at the first)."""
-    from ..store.streams import StreamsGateway
-    from ..sync.follower import StreamFollower
+def _drain(app: Cqrs, follower: StreamFollower) -> tuple[PollReport, str]:
+    """Drain every stream once, showing progress (:class:`SyncProgress`); the report and
+    what the records became (``2 applied``, with stuck and rejected ones if any)."""
+    from ..sync.telemetry import observing
 
-    counted = Phases(progress_bars())
-    handled = [0]
-
-    def handler(event: dict[str, Any]) -> dict[str, Any]:
-        result = app.handle_event(event)
-        handled[0] += len(event.get("Records", []))
-        counted("records", handled[0], 0)
-        return result
-
-    # app.follower(), with a handler that counts.
-    follower = StreamFollower(
-        StreamsGateway(app.clients.dynamodb, app.clients.streams),
-        app.streamed_tables(),
-        handler,
-        checkpoints=checkpoints,
-        region=app.settings.region,
-    )
+    progress = SyncProgress()
     stopped = True
     try:
-        report = follower.drain()
+        report = follower.with_handler(observing(app.process_event, progress)).drain()
         stopped = False
     finally:
-        counted.close(stopped=stopped)
-    return report
+        progress.close(stopped=stopped)
+    return report, progress.totals.outcome()
 
 
 def rebuild(

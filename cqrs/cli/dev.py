@@ -2,7 +2,8 @@
 
 It starts moto's server on 127.0.0.1, creates the tables and follows every
 stream through the synchronizer, so a service pointed at it
-(``CQRS_ENDPOINT_URL``) sees its read model updated as it would on AWS.
+(``CQRS_ENDPOINT_URL``) sees its read model updated as it would on AWS. Each batch
+of records it handles is printed as one short line.
 
 Without ``--app`` the process has none of the service's handlers: commands are
 projected into data and history (no custom projections), and tasks are left
@@ -29,6 +30,7 @@ from ..core.errors import ConfigurationError
 from .errors import OK
 from .loading import Target, load_user_app, settings_for, stop_on_signals
 from .options import Prefix, TablesDir
+from .progress import follow_printing
 
 if TYPE_CHECKING:
     from ..app import Cqrs
@@ -99,7 +101,8 @@ def run_dev(
     """Serve moto on ``127.0.0.1:port``, migrate, follow every stream until ``stop`` is set.
 
     ``settings`` give the tables and prefix (its endpoint is replaced by the
-    server's); that app has no handlers, so it leaves tasks QUEUED. ``ready`` is
+    server's); that app has no handlers, so it leaves tasks QUEUED. One line per
+    batch handled is printed to ``out`` (stdout). ``ready`` is
     called with the endpoint URL once tables exist and the follower starts.
     ``app_factory(endpoint)`` builds the app instead (for ``--app``: its handlers
     run, and a task type it has no handler for fails, as on Lambda). The server is
@@ -116,7 +119,7 @@ def run_dev(
         print(banner, file=stream, flush=True)
         if ready is not None:
             ready(endpoint)
-        app.follower().follow(stop, interval=interval)
+        follow_printing(app, app.follower(), stop, interval, out=stream)
     finally:
         server.stop()
 

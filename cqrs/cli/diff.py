@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 ChangeKind = Literal["added", "removed", "changed"]
 
@@ -23,8 +23,8 @@ class Change:
 
     path: str
     kind: ChangeKind
-    before: Any = None
-    after: Any = None
+    before: object = None
+    after: object = None
 
     def __str__(self) -> str:
         if self.kind == "added":
@@ -35,7 +35,7 @@ class Change:
 
 
 def diff_versions(
-    before: Mapping[str, Any], after: Mapping[str, Any], *, ignore: Collection[str] = ()
+    before: Mapping[str, object], after: Mapping[str, object], *, ignore: Collection[str] = ()
 ) -> list[Change]:
     """What changed from ``before`` to ``after``: nested mappings by key, lists by position.
 
@@ -48,7 +48,7 @@ def diff_versions(
     return list(_diff_mapping("", kept_before, kept_after))
 
 
-def format_value(value: Any, limit: int | None = _VALUE_LIMIT) -> str:
+def format_value(value: object, limit: int | None = _VALUE_LIMIT) -> str:
     """``value`` as JSON, cut to ``limit`` characters (ending with ``…``)."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     if limit is not None and len(text) > limit:
@@ -56,7 +56,7 @@ def format_value(value: Any, limit: int | None = _VALUE_LIMIT) -> str:
     return text
 
 
-def _diff(path: str, before: Any, after: Any) -> Iterator[Change]:
+def _diff(path: str, before: object, after: object) -> Iterator[Change]:
     if isinstance(before, Mapping) and isinstance(after, Mapping):
         yield from _diff_mapping(path, before, after)
     elif isinstance(before, list) and isinstance(after, list):
@@ -66,7 +66,7 @@ def _diff(path: str, before: Any, after: Any) -> Iterator[Change]:
 
 
 def _diff_mapping(
-    path: str, before: Mapping[str, Any], after: Mapping[str, Any]
+    path: str, before: Mapping[str, object], after: Mapping[str, object]
 ) -> Iterator[Change]:
     for key in [*before, *(k for k in after if k not in before)]:
         sub = _key_path(path, str(key))
@@ -78,7 +78,7 @@ def _diff_mapping(
             yield from _diff(sub, before[key], after[key])
 
 
-def _diff_list(path: str, before: list[Any], after: list[Any]) -> Iterator[Change]:
+def _diff_list(path: str, before: list[object], after: list[object]) -> Iterator[Change]:
     for i in range(max(len(before), len(after))):
         sub = f"{path}[{i}]"
         if i >= len(after):
@@ -89,7 +89,7 @@ def _diff_list(path: str, before: list[Any], after: list[Any]) -> Iterator[Chang
             yield from _diff(sub, before[i], after[i])
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: object, b: object) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if type(a) is not type(b) and not (_is_number(a) and _is_number(b)):
@@ -97,7 +97,7 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import sys
 
-from ..core.errors import ConfigurationError, NetworkError, UnknownEntityError
+from ..core.errors import (
+    ConfigurationError,
+    InvalidSettingsError,
+    NetworkError,
+    UnknownEntityError,
+)
 
 #: Exit codes.
 OK, FAILURE, USAGE, INTERRUPTED = 0, 1, 2, 130
@@ -45,16 +50,12 @@ def one_line(text: str) -> str:
 
 def is_usage_error(exc: BaseException) -> bool:
     """Whether ``exc`` means the command was called wrongly (exit 2) rather than failed."""
-    from pydantic import ValidationError
-
-    return isinstance(exc, ConfigurationError | UnknownEntityError | ValidationError)
+    return isinstance(exc, ConfigurationError | UnknownEntityError)
 
 
 def report_error(exc: BaseException) -> int:
     """Print ``exc`` as one ``cqrs: error:`` line on stderr; return its exit code."""
-    from pydantic import ValidationError
-
-    message = settings_problem(exc) if isinstance(exc, ValidationError) else str(exc)
+    message = settings_problem(exc)
     if isinstance(exc, NetworkError):
         message += (
             " (is DynamoDB reachable? check --endpoint-url / CQRS_ENDPOINT_URL; "
@@ -85,14 +86,11 @@ def usage_error(command: str, message: str) -> int:
 
 
 def settings_problem(exc: BaseException) -> str:
-    """What is wrong in the settings of a pydantic ``ValidationError``, naming the option."""
-    from pydantic import ValidationError
-
-    if not isinstance(exc, ValidationError):
+    """``exc`` as one line; bad settings name the option or variable that gave them."""
+    if not isinstance(exc, InvalidSettingsError):
         return str(exc)
     problems = []
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "settings"
-        where = _OPTIONS.get(field, field)
-        problems.append(f"invalid {where}: {error['msg'].removeprefix('Value error, ')}")
+    for name, where, what in exc.problems:
+        option = _OPTIONS.get(name) if where == name else None  # a keyword: the CLI option
+        problems.append(f"invalid {option or where}: {what}")
     return "; ".join(problems) or str(exc)

@@ -20,6 +20,8 @@ from .options import AppSpec, EndpointUrl, Prefix, TablesDir, target
 from .render import Cell, change_text, emit, plain, table
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ..app import Cqrs, EntityServices
 
 #: Top-level fields that change with every version; shown as columns, not as changes.
@@ -88,7 +90,7 @@ class VersionRow:
     """One version of an entity: from its history, or only in the command table."""
 
     version: int
-    item: Mapping[str, Any]
+    item: Mapping[str, object]
     synced: bool = True
 
 
@@ -99,7 +101,7 @@ class EntityView:
     entity: str
     pk: str
     sk: str
-    data: Mapping[str, Any] | None
+    data: Mapping[str, object] | None
     versions: Sequence[VersionRow] = field(default_factory=tuple)
 
     @property
@@ -126,8 +128,8 @@ def load_entity_view(entity: EntityServices[Any], pk: str, sk: str) -> EntityVie
     return EntityView(entity.name, pk, sk, _dump(data) if data is not None else None, rows)
 
 
-def _dump(record: Any) -> dict[str, Any]:
-    dumped: dict[str, Any] = record.model_dump(mode="json", by_alias=True, exclude_none=True)
+def _dump(record: BaseModel) -> dict[str, object]:
+    dumped: dict[str, object] = record.model_dump(mode="json", by_alias=True, exclude_none=True)
     return dumped
 
 
@@ -142,7 +144,7 @@ def entity_view(view: EntityView) -> list[RenderableType]:
     return [title, Text(""), *_data(view.data), Text(""), *_history(view.versions)]
 
 
-def _data(data: Mapping[str, Any] | None) -> list[RenderableType]:
+def _data(data: Mapping[str, object] | None) -> list[RenderableType]:
     if data is None:
         return [Text("data: no row (never synchronized, or no such entity)", style="yellow")]
     deleted = " (deleted)" if data.get("isDeleted") else ""
@@ -168,7 +170,7 @@ def _history(versions: Sequence[VersionRow]) -> list[RenderableType]:
     pending = sum(1 for v in versions if not v.synced)
     note = f", {pending} not synced" if pending else ""
     rows: list[list[Cell]] = []
-    previous: Mapping[str, Any] | None = None
+    previous: Mapping[str, object] | None = None
     for row in versions:
         if previous is None:
             changes = Text("created", style="dim")
@@ -194,5 +196,5 @@ def _history(versions: Sequence[VersionRow]) -> list[RenderableType]:
     return out
 
 
-def _plain(value: Any) -> str:
+def _plain(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

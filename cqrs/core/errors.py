@@ -85,6 +85,12 @@ class ItemTooLargeError(InterfaceError):
     400 KB item size limit."""
 
 
+class InvalidClaimsError(InterfaceError):
+    """A request's identity cannot be taken: no authorizer claims, no ``sub``, a
+    ``custom:roles`` that is not a JSON list of ``{tenant, role}``, or no tenant at all
+    (neither ``custom:tenant`` nor an ``x-tenant-code`` header). Raised before any write."""
+
+
 # -- conflicts with stored state ------------------------------------------------------------
 
 
@@ -123,6 +129,25 @@ class TenantMismatchError(IntegrityError):
         self.key_tenant, self.context_tenant = key_tenant, context_tenant
         super().__init__(
             f"key belongs to tenant {key_tenant!r} but the context is tenant {context_tenant!r}"
+        )
+
+
+class TenantForbiddenError(TenantMismatchError):
+    """The request selects a tenant (``x-tenant-code``) its user may not act on.
+
+    MBC's rule (``RolesGuard.canOverrideTenant``): a user without a ``custom:tenant``
+    claim may select a common tenant (``common``) or, with a cross-tenant role
+    (``system_admin``) on it or on every tenant, any tenant. ``key_tenant`` is the tenant
+    asked for, ``context_tenant`` the user's own (``""``: none), ``user_id`` the user.
+    """
+
+    def __init__(self, requested: str, user_tenant: str | None, user_id: str) -> None:
+        super().__init__(requested, user_tenant or "")
+        self.user_id = user_id
+        own = f"tenant {user_tenant!r}" if user_tenant else "no tenant of their own"
+        self.args = (
+            f"user {user_id!r} ({own}) may not act on tenant {requested!r}: selecting a "
+            "tenant with the x-tenant-code header needs a cross-tenant role (system_admin)",
         )
 
 
@@ -225,6 +250,16 @@ class UnknownEntityError(ProgrammingError):
 
 class ConfigurationError(ProgrammingError):
     """Configuration is missing or invalid."""
+
+
+class InvalidSettingsError(ConfigurationError):
+    """Settings that cannot be taken (:class:`~cqrs.core.settings.Settings`): ``problems``
+    lists ``(field, where, what)``, ``where`` being the environment variable or keyword
+    the value came from."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        super().__init__("; ".join(f"invalid {where}: {what}" for _, where, what in problems))
+        self.problems = problems
 
 
 class MissingContextError(ProgrammingError):

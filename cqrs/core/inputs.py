@@ -1,11 +1,27 @@
-"""What services pass in to publish: a full command, or a partial one."""
+"""What services pass in to publish: a full command, or a partial one.
+
+Tenant codes are normalised here, at the input boundary, as MBC >= 1.1 does: the
+``tenant_code`` and the tenant part of ``pk`` are lowercased (a custom ``id`` built
+from the given pk follows it), so ``pk="ORDER#Acme", tenant_code="Acme"`` is stored as
+``ORDER#acme`` / ``acme``. Assigning a field later normalises it too.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from .keys import VERSION_LATEST
+from .keys import KEY_SEPARATOR, VERSION_LATEST, normalize_pk, normalize_tenant_code
 from .records import CamelModel
+
+
+def _normalized_id(value: object, info: ValidationInfo) -> object:
+    """A custom id ``<pk>#<sk>`` written with the tenant's original case follows its pk."""
+    pk, sk = info.data.get("pk"), info.data.get("sk")
+    if isinstance(value, str) and isinstance(pk, str) and isinstance(sk, str):
+        suffix = f"{KEY_SEPARATOR}{sk}"
+        if value.endswith(suffix) and normalize_pk(value[: -len(suffix)]) == pk:
+            return f"{pk}{suffix}"
+    return value
 
 
 class CommandInput(CamelModel):
@@ -29,6 +45,12 @@ class CommandInput(CamelModel):
     attributes: object = Field(default_factory=dict)
     source: str | None = None
 
+    model_config = ConfigDict(validate_assignment=True)
+
+    _pk = field_validator("pk")(normalize_pk)
+    _tenant_code = field_validator("tenant_code")(normalize_tenant_code)
+    _id = field_validator("id")(_normalized_id)
+
 
 class CommandPartialInput(CamelModel):
     """A partial command: only the fields to change, deep-merged into the base.
@@ -47,3 +69,7 @@ class CommandPartialInput(CamelModel):
     ttl: int | None = None
     attributes: object = None
     source: str | None = None
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    _pk = field_validator("pk")(normalize_pk)

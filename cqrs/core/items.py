@@ -2,8 +2,10 @@
 
 A command item is the full state of an entity at one version. The data row and
 each history item are derived from it (:meth:`CommandItem.data_row`,
-:meth:`CommandItem.history_item`); nothing else is needed, which is what makes
-projection idempotent and replayable.
+:meth:`CommandItem.history_item`), except the creation fields (``createdAt``,
+``createdBy``, ``createdIp``), which both keep from the entity's creation, as MBC's
+projection does (:mod:`cqrs.sync.creation`); that is what makes projection idempotent
+and replayable.
 
 Inside the framework these are frozen dataclasses with snake_case fields; the
 camelCase dicts DynamoDB (and MBC) store exist only at the storage gateway, through
@@ -19,7 +21,7 @@ import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar
 
 from .errors import InvalidEventError
 from .keys import add_version, remove_version, split_version
@@ -43,6 +45,8 @@ else:
 Item = dict[str, Any]
 #: An entity's ``attributes`` map.
 Attributes = dict[str, StoredValue]
+#: The type of an entity's attributes in typed records: its pydantic model, else a dict.
+AttrT = TypeVar("AttrT")
 
 
 def stored_int(value: StoredValue) -> int:
@@ -82,6 +86,26 @@ PROJECTED_FIELDS = (
 #: Audit fields whose first value wins on the data row, stored names.
 CREATION_FIELDS = ("createdAt", "createdBy", "createdIp")
 
+#: MBC's marker (``commands/enums/command-sync-mode.enum.ts``) on a command its writer
+#: projected itself (``publishSync``, our ``publish_sync``): stream consumers skip it.
+SYNC_MODE, SYNC_MODE_SYNC = "syncMode", "SYNC"
+
+
+def is_sync_marked(item: Mapping[str, StoredValue] | None) -> bool:
+    """Whether a stored command carries ``syncMode: "SYNC"``."""
+    return item is not None and item.get(SYNC_MODE) == SYNC_MODE_SYNC
+
+
+#: Set beside ``ttl`` (same value) when retention gave a superseded command version its
+#: ``ttl`` (:mod:`cqrs.write.retention`): that ``ttl`` is not part of the entity's state.
+RETAINED = "ttlRetention"
+
+
+def is_retention_ttl(item: Mapping[str, StoredValue]) -> bool:
+    """Whether a stored command's ``ttl`` was set by retention, not by its writer."""
+    return item.get(RETAINED) is not None and item.get(RETAINED) == item.get("ttl")
+
+
 EntityKey = tuple[str, str]  # (pk, base sk)
 
 
@@ -96,7 +120,9 @@ _NAMES: dict[type[_Stored], dict[str, str]] = {}
 def _stored_names(cls: type[_Stored]) -> dict[str, str]:
     names = _NAMES.get(cls)
     if names is None:
-        names = _NAMES[cls] = {f.name: _camel(f.name) for f in fields(cls) if f.name != "extra"}
+        names = _NAMES[cls] = {
+            f.name: _camel(f.name) for f in fields(cls) if f.name not in ("extra", "wire")
+        }
     return names
 
 
@@ -160,6 +186,8 @@ class _Stored:
         if cls is CommandItem:
             known = set(names.values())
             values["extra"] = {k: v for k, v in item.items() if k not in known}
+            if is_retention_ttl(item):  # retention's, not the entity's: not projected
+                values.pop("ttl", None)
         return cls(**values)
 
     def to_item(self) -> Item:
@@ -199,11 +227,17 @@ class CommandItem(_Stored):
 
     source: str | None = None
     extra: Mapping[str, StoredValue] = field(default_factory=dict)
+    #: The DynamoDB JSON the command was decoded from, when the item says so (a stream
+    #: image, ``cqrs.store.codec.decode_image``): the history write reuses it. Not an
+    #: init field, so ``replace`` drops it: a changed command never carries a stale one.
+    wire: Mapping[str, Any] | None = field(default=None, init=False, compare=False, repr=False)
 
     @classmethod
     def from_item(cls, item: Mapping[str, StoredValue]) -> Self:
         """Read a stored command; its ``@version`` must agree with ``version``."""
         command = super().from_item(item)
+        if not is_retention_ttl(item):  # the image's ttl is retention's: never project it
+            object.__setattr__(command, "wire", getattr(item, "wire", None))
         _, suffix = split_version(command.sk)
         if suffix != command.version:
             raise InvalidEventError(

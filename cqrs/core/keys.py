@@ -14,6 +14,14 @@ a :class:`~cqrs.core.errors.InvalidKeyError` before any request:
 - a version suffix is ``@`` followed by a positive integer (``@1``, ``@12``),
   nothing else.
 
+Tenant codes are lowercase, as MBC CQRS Serverless >= 1.1 keeps them (its
+``getUserContext`` lowercases the tenant; the common tenant is ``common``, no longer
+``COMMON``). :func:`normalize_tenant_code` and :func:`normalize_pk` lowercase a tenant
+code and the tenant part of a pk; inputs (:mod:`cqrs.core.inputs`), :func:`make_pk` and
+:func:`check_tenant` (every tenant-scoped read and write) apply them, so ``ORDER#Acme``
+and ``ORDER#acme`` name one key, ``ORDER#acme``. Stored keys are never rewritten: a
+command written with a mixed-case tenant (by MBC < 1.1) is projected as it is.
+
 Tenant scope: every tenant-scoped call takes ``context``, an
 :class:`~cqrs.core.context.InvokeContext` (the tenant acting) or
 :data:`~cqrs.core.context.SYSTEM` (trusted code acting across tenants, said out loud).
@@ -23,6 +31,7 @@ There is no silent third way: no context is a :class:`~cqrs.core.errors.MissingC
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import InvalidKeyError, MissingContextError, TenantMismatchError
@@ -34,6 +43,8 @@ KEY_SEPARATOR = "#"
 VERSION_SEPARATOR = "@"
 VERSION_FIRST = 0
 VERSION_LATEST = -1
+#: The common tenant's code (``TENANT#common``): lowercase since MBC 1.1, ``COMMON`` before.
+COMMON_TENANT = "common"
 
 MAX_PK_BYTES = 2048  # DynamoDB's partition-key limit
 MAX_SK_BYTES = 1024  # DynamoDB's sort-key limit
@@ -78,6 +89,27 @@ def split_version(sk: str) -> tuple[str, int | None]:
     return base, int(tail)
 
 
+def normalize_tenant_code(tenant_code: str) -> str:
+    """A tenant code as MBC >= 1.1 keeps it: lowercase (JavaScript's ``toLowerCase``,
+    nothing else changed). A value that is not a string is returned as it is, for the
+    key rules to refuse."""
+    return tenant_code.lower() if isinstance(tenant_code, str) else tenant_code
+
+
+def normalize_pk(pk: str) -> str:
+    """``pk`` with its tenant part (the text after its last ``#``) lowercased."""
+    if not isinstance(pk, str):
+        return pk
+    head, sep, tenant = pk.rpartition(KEY_SEPARATOR)
+    return f"{head}{sep}{tenant.lower()}" if sep else pk
+
+
+def is_common_tenant(tenant_code: str, common: Iterable[str] = (COMMON_TENANT,)) -> bool:
+    """Whether ``tenant_code`` is a common tenant (MBC's ``COMMON_TENANT_CODES``, default
+    ``common``), compared lowercase: ``COMMON`` (MBC < 1.1) is the common tenant too."""
+    return normalize_tenant_code(tenant_code) in {normalize_tenant_code(c) for c in common}
+
+
 def tenant_of(pk: str) -> str:
     """The tenant code of a partition key: the text after its last ``#``."""
     return pk.rpartition(KEY_SEPARATOR)[2]
@@ -94,9 +126,10 @@ def make_id(pk: str, sk: str) -> str:
 
 
 def make_pk(type_: str, tenant_code: str) -> str:
-    """Build ``<TYPE>#<tenantCode>`` after validating both parts."""
+    """Build ``<TYPE>#<tenantCode>`` after validating both parts; the tenant code is
+    lowercased (:func:`normalize_tenant_code`)."""
     validate_part("type", type_)
-    validate_part("tenant code", tenant_code)
+    tenant_code = validate_part("tenant code", normalize_tenant_code(tenant_code))
     return f"{type_}{KEY_SEPARATOR}{tenant_code}"
 
 
@@ -167,21 +200,26 @@ def validate_versioned_key(pk: str, sk: str) -> tuple[str, int | None]:
     return base, version
 
 
-def check_tenant(pk_or_tenant: str, context: Scope | None, *, is_pk: bool = True) -> None:
-    """Refuse another tenant's key (or tenant code).
+def check_tenant(pk_or_tenant: str, context: Scope | None, *, is_pk: bool = True) -> str:
+    """Refuse another tenant's key (or tenant code); return it normalised (the tenant
+    lowercased, :func:`normalize_pk` / :func:`normalize_tenant_code`): the key to use.
 
     ``context`` is the acting tenant's :class:`~cqrs.core.context.InvokeContext`, or
     :data:`~cqrs.core.context.SYSTEM` for trusted code that may act on any tenant.
+    Tenant codes are compared lowercase: ``Acme`` and ``acme`` are one tenant, as in
+    MBC >= 1.1.
     """
     from .context import InvokeContext, SystemScope
 
+    normalized = normalize_pk(pk_or_tenant) if is_pk else normalize_tenant_code(pk_or_tenant)
     if isinstance(context, SystemScope):
-        return
+        return normalized
     if not isinstance(context, InvokeContext):
         raise MissingContextError(
             "this call is tenant-scoped: pass context=InvokeContext(tenant_code=...) "
             "for a tenant, or context=SYSTEM for trusted code acting on any tenant"
         )
     tenant = tenant_of(pk_or_tenant) if is_pk else pk_or_tenant
-    if tenant != context.tenant_code:
+    if normalize_tenant_code(tenant) != normalize_tenant_code(context.tenant_code):
         raise TenantMismatchError(tenant, context.tenant_code)
+    return normalized

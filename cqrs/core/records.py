@@ -9,12 +9,12 @@ Python names are snake_case; stored attribute names are MBC's camelCase
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Generic
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-AttrT = TypeVar("AttrT")
+from .items import AttrT
 
 
 def now_iso() -> str:

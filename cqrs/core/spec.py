@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, cast, runtime_checkable
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, Generic, Protocol, cast, runtime_checkable
 
 from .errors import InvalidAttributesError
-from .items import Attributes, Item
-from .records import AttrT, Command, DataRecord, HistoryRecord
+from .items import Attributes, AttrT, Item
+
+if TYPE_CHECKING:
+    # pydantic and the record models load on first use, not with the Lambda handler:
+    # a projection without custom handlers never builds a typed record.
+    from pydantic import BaseModel
+
+    from .records import Command, DataRecord, HistoryRecord
 
 
 @runtime_checkable
@@ -56,6 +60,8 @@ class EntitySpec(Generic[AttrT]):
 
     def dump_attributes(self, value: object) -> Attributes:
         """Validate ``attributes`` (a dict or model instance) and return the stored dict."""
+        from pydantic import BaseModel, ValidationError
+
         if self.attributes is None:
             if isinstance(value, BaseModel):
                 return value.model_dump(mode="json")
@@ -85,15 +91,35 @@ class EntitySpec(Generic[AttrT]):
 
     def command_model(self, item: Item) -> Command[AttrT]:
         """A stored command item as a typed :class:`~cqrs.core.records.Command`."""
-        model = cast("type[Command[AttrT]]", Command[self._attr_type()])  # type: ignore[misc]
+        from .records import Command
+
+        model = cast("type[Command[AttrT]]", _typed(Command, self._attr_type()))
         return model.model_validate(item)
 
     def data_model(self, item: Item) -> DataRecord[AttrT]:
         """A data row as a typed :class:`~cqrs.core.records.DataRecord`."""
-        model = cast("type[DataRecord[AttrT]]", DataRecord[self._attr_type()])  # type: ignore[misc]
+        from .records import DataRecord
+
+        model = cast("type[DataRecord[AttrT]]", _typed(DataRecord, self._attr_type()))
         return model.model_validate(item)
 
     def history_model(self, item: Item) -> HistoryRecord[AttrT]:
         """A history item as a typed :class:`~cqrs.core.records.HistoryRecord`."""
-        model = cast("type[HistoryRecord[AttrT]]", HistoryRecord[self._attr_type()])  # type: ignore[misc]
+        from .records import HistoryRecord
+
+        model = cast("type[HistoryRecord[AttrT]]", _typed(HistoryRecord, self._attr_type()))
         return model.model_validate(item)
+
+
+#: Parametrized record models, held for good: pydantic caches them only weakly, and
+#: building one again once the garbage collector took it costs tens of milliseconds.
+_MODELS: dict[tuple[type[BaseModel], object], type[BaseModel]] = {}
+
+
+def _typed(generic: type[BaseModel], attributes: object) -> type[BaseModel]:
+    """``generic[attributes]``, built once per process."""
+    key = (generic, attributes)
+    model = _MODELS.get(key)
+    if model is None:
+        model = _MODELS[key] = generic[attributes]  # type: ignore[index]
+    return model

@@ -25,6 +25,7 @@ from .resources import HandlerSettings
 from .sweep import DEFAULT_SCHEDULE
 
 if TYPE_CHECKING:
+    from .http_api import HttpApi
     from .template import TemplateFormat
 
 DEFAULT_PACKAGE = Path("build/lambda.zip")
@@ -134,6 +135,35 @@ SweepTenant = Annotated[
         metavar="TENANT",
     ),
 ]
+HttpHandler = Annotated[
+    str | None,
+    typer.Option(
+        "--http",
+        metavar="MODULE:ATTR",
+        help="add an HTTP API with a JWT authorizer in front of this Mangum handler "
+        "(e.g. examples.orders_api:handler); needs --jwt-issuer and --jwt-audience",
+        rich_help_panel="HTTP service",
+        show_default=False,
+    ),
+]
+JwtIssuer = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="the JWT authorizer's issuer (https://cognito-idp.<region>.amazonaws.com/<pool>)",
+        rich_help_panel="HTTP service",
+        show_default=False,
+    ),
+]
+JwtAudience = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="AUD",
+        help="an audience the JWT authorizer accepts, e.g. an app client id (repeat it)",
+        rich_help_panel="HTTP service",
+        show_default=False,
+    ),
+]
 
 
 def template(
@@ -159,12 +189,15 @@ def template(
     notifications: Notifications = True,
     sweep_schedule: SweepSchedule = DEFAULT_SCHEDULE,
     sweep_tenant: SweepTenant = None,
+    http: HttpHandler = None,
+    jwt_issuer: JwtIssuer = None,
+    jwt_audience: JwtAudience = None,
 ) -> int:
     """Print the AWS SAM template for the tables and the stream handler.
 
     Every table of tables/cqrs.json, the stream handler Lambda, its event source
     mappings, dead-letter queue and least-privilege IAM policy; the notification
-    topic and the scheduled task sweep.
+    topic, the scheduled task sweep and, with --http, an HTTP API.
     """
     from ..core.settings import Settings
     from ..schema.definitions import Schema
@@ -187,6 +220,7 @@ def template(
             maximum_record_age_seconds=maximum_record_age, log_retention_days=log_retention_days,
             sync_max_attempts=sync_max_attempts, notifications=notifications,
             sweep_schedule=sweep_schedule or None, sweep_tenants=sweep_tenant or (),
+            http=_http_api(http, jwt_issuer, jwt_audience),
         )  # fmt: skip
         text = dump_template(rendered, _template_format(fmt, out))
     except CqrsError as exc:
@@ -239,6 +273,24 @@ def package(
     except CqrsError as exc:
         return report_error(exc)
     return OK
+
+
+def _http_api(
+    handler: str | None, issuer: str | None, audience: list[str] | None
+) -> HttpApi | None:
+    """The HTTP service of ``--http``, ``--jwt-issuer`` and ``--jwt-audience``."""
+    from ..core.errors import ConfigurationError
+    from .http_api import HttpApi
+
+    if handler is None:
+        if issuer or audience:
+            raise ConfigurationError("--jwt-issuer and --jwt-audience need --http")
+        return None
+    if not issuer or not audience:
+        raise ConfigurationError(
+            "--http needs --jwt-issuer and --jwt-audience: the HTTP API's JWT authorizer"
+        )
+    return HttpApi(handler, issuer, tuple(audience))
 
 
 def _template_format(fmt: str | None, out: Path | None) -> TemplateFormat:

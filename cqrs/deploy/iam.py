@@ -50,11 +50,7 @@ def policy_statements(
 ) -> list[dict[str, Any]]:
     """Per-kind table (and index) access, reads of the consumed streams, DLQ sends and,
     with ``topic``, publishing to the stack's notification topic."""
-    statements: list[dict[str, Any]] = []
-    for kind, actions in TABLE_ACTIONS.items():
-        resources = _table_arns(tables, kind)
-        if resources:
-            statements.append(_statement(f"{camel(kind)}Tables", actions, resources))
+    statements = table_statements(tables, TABLE_ACTIONS)
     streams = [
         {"Fn::Sub": f"${{{logical_id}.Arn}}/stream/*"}
         for logical_id, definition in tables.items()
@@ -66,6 +62,19 @@ def policy_statements(
     statements.append(_statement("DeadLetterQueue", ("sqs:SendMessage",), [queue_arn]))
     if topic:
         statements.append(_statement("Notifications", TOPIC_ACTIONS, [{"Ref": names.topic}]))
+    return statements
+
+
+def table_statements(
+    tables: Mapping[str, TableDefinition], actions: Mapping[str, tuple[str, ...]]
+) -> list[dict[str, Any]]:
+    """One statement per table kind in ``actions`` (kind -> actions) naming that kind's
+    tables and their indexes; kinds not listed get no access."""
+    statements: list[dict[str, Any]] = []
+    for kind, kind_actions in actions.items():
+        resources = _table_arns(tables, kind)
+        if resources:
+            statements.append(_statement(f"{camel(kind)}Tables", kind_actions, resources))
     return statements
 
 

@@ -17,10 +17,11 @@ from ..core.errors import ConfigurationError
 from ..schema.definitions import TableDefinition
 
 #: Stream consumers: table kind -> stream event names the handler needs.
-#: Command tables only matter when a command is appended (INSERT); task status
+#: Command tables matter when a command is appended (INSERT) or handed back by a failed
+#: ``publish_sync`` (one kind of MODIFY: see :func:`stream_filters`); task status
 #: changes (MODIFY) drive work too.
 CONSUMED_STREAMS: Mapping[str, tuple[str, ...]] = {
-    "command": ("INSERT",),
+    "command": ("INSERT", "MODIFY"),
     "tasks": ("INSERT", "MODIFY"),
 }
 
@@ -219,6 +220,13 @@ def notification_topic() -> dict[str, Any]:
     }
 
 
+def logging_config() -> dict[str, str]:
+    """Lambda's JSON log format: the runtime formats the ``cqrs`` loggers' lines as JSON
+    and lets INFO through (the stream handler's one summary line per batch); Lambda's own
+    platform lines only from WARN."""
+    return {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
+
+
 def log_group(function_name: str, retention_days: int) -> dict[str, Any]:
     """The function's log group, keeping logs at least ``retention_days``."""
     return {
@@ -230,6 +238,31 @@ def log_group(function_name: str, retention_days: int) -> dict[str, Any]:
             "RetentionInDays": nearest_retention(retention_days),
         },
     }
+
+
+#: A command table's INSERT without MBC's ``syncMode: "SYNC"`` marker: absent (or not a
+#: string), or another string. Filters are OR-ed; ``exists`` only works on leaf nodes.
+_NOT_SYNC = ({"S": [{"exists": False}]}, {"S": [{"anything-but": ["SYNC"]}]})
+
+
+def stream_filters(kind: str) -> list[dict[str, Any]]:
+    """The event source mapping's filter patterns for a table kind: every event the
+    handler consumes; of a command table, INSERTs not marked ``syncMode: "SYNC"`` (their
+    writer projected them, as MBC's consumer skips them) and the MODIFY that removes the
+    marker (a failed ``publish_sync`` handing its command to the stream)."""
+    if kind != "command":
+        return [{"eventName": list(CONSUMED_STREAMS[kind])}]
+    inserts = [
+        {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"syncMode": m}}} for m in _NOT_SYNC
+    ]
+    handed_back = {
+        "eventName": ["MODIFY"],
+        "dynamodb": {
+            "OldImage": {"syncMode": {"S": ["SYNC"]}},
+            "NewImage": {"syncMode": _NOT_SYNC[0]},
+        },
+    }
+    return [*inserts, handed_back]
 
 
 def event_source_mapping(
@@ -245,7 +278,7 @@ def event_source_mapping(
             f"table {definition.name!r} ({definition.kind}) must have a stream: "
             "the stream handler consumes it (add StreamSpecification to its template)"
         )
-    pattern = {"eventName": list(CONSUMED_STREAMS[definition.kind])}
+    patterns = stream_filters(definition.kind)
     return {
         "Type": "AWS::Lambda::EventSourceMapping",
         "DependsOn": [names.log_group],
@@ -256,7 +289,7 @@ def event_source_mapping(
             "BatchSize": settings.batch_size,
             "MaximumBatchingWindowInSeconds": settings.batching_window_seconds,
             "ParallelizationFactor": settings.parallelization_factor,
-            "FilterCriteria": {"Filters": [{"Pattern": json.dumps(pattern)}]},
+            "FilterCriteria": {"Filters": [{"Pattern": json.dumps(p)} for p in patterns]},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "BisectBatchOnFunctionError": True,
             "MaximumRetryAttempts": settings.maximum_retry_attempts,

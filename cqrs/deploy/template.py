@@ -18,7 +18,9 @@
   leaves it out);
 - the scheduled task sweep (:mod:`.sweep`): a function run by an EventBridge
   schedule that repairs stuck tasks of every tenant (``sweep_schedule=None`` leaves
-  it out).
+  it out);
+- only when asked for (``http=HttpApi(...)``), an HTTP service: an API Gateway HTTP API
+  with a JWT authorizer in front of an ASGI app served through Mangum (:mod:`.http_api`).
 
 Logical IDs come from entity and table kind, never from the table prefix, so the
 same stack code deploys every stage and reordering ``cqrs.json`` changes
@@ -39,6 +41,7 @@ from typing import Any, Literal
 from ..core.errors import ConfigurationError, CqrsError
 from ..core.keys import validate_part
 from ..schema.definitions import Schema, TableDefinition
+from .http_api import HttpApi, http_outputs, http_resources
 from .iam import STREAM_ACTIONS, TABLE_ACTIONS, policy_statements, sweep_statements
 from .package import PACKAGED_TABLES_DIR
 from .resources import (
@@ -50,6 +53,7 @@ from .resources import (
     dead_letter_queue,
     event_source_mapping,
     log_group,
+    logging_config,
     logical_ids,
     notification_topic,
     outputs,
@@ -67,6 +71,7 @@ __all__ = [
     "SWEEP_HANDLER",
     "TABLE_ACTIONS",
     "HandlerSettings",
+    "HttpApi",
     "TemplateFormat",
     "dump_template",
     "render_template",
@@ -113,6 +118,7 @@ def render_template(
     notifications: bool = True,
     sweep_schedule: str | None = DEFAULT_SCHEDULE,
     sweep_tenants: Sequence[str] = (),
+    http: HttpApi | None = None,
 ) -> dict[str, Any]:
     """Return the SAM template (a JSON-ready dict) deploying ``schema``.
 
@@ -123,34 +129,33 @@ def render_template(
     platform the package was built for. ``notifications`` adds the SNS topic (the
     handler's ``CQRS_SNS_TOPIC_ARN``); ``sweep_schedule`` (an EventBridge ``rate(...)`` or
     ``cron(...)`` expression; ``None`` or ``""``: no sweep) runs the task sweep, over
-    ``sweep_tenants`` if given, else over every tenant with an unfinished task. Raises
+    ``sweep_tenants`` if given, else over every tenant with an unfinished task. ``http``
+    adds an HTTP API with a JWT authorizer and its function (:class:`.http_api.HttpApi`). Raises
     :class:`~cqrs.core.errors.ConfigurationError` on invalid settings, a schema whose
-    consumed tables have no stream, or entity names
-    that map to the same logical ID.
+    consumed tables have no stream, or entity names that map to the same logical ID.
     """
     function = _Function(function_name, runtime, architecture, code_uri, app)
     function.check()
     sweep = _Sweep.of(sweep_schedule, sweep_tenants)
     settings = HandlerSettings(
-        memory_size=memory_size,
-        timeout=timeout,
-        batch_size=batch_size,
+        memory_size=memory_size, timeout=timeout, batch_size=batch_size,
         batching_window_seconds=batching_window_seconds,
-        parallelization_factor=parallelization_factor,
-        stream_view_type=stream_view_type,
+        parallelization_factor=parallelization_factor, stream_view_type=stream_view_type,
         maximum_retry_attempts=maximum_retry_attempts,
         maximum_record_age_seconds=maximum_record_age_seconds,
-        log_retention_days=log_retention_days,
-        sync_max_attempts=sync_max_attempts,
-    )
+        log_retention_days=log_retention_days, sync_max_attempts=sync_max_attempts,
+    )  # fmt: skip
+    resources = _resources(schema, function, settings, notifications, sweep)
+    out = outputs(ResourceNames(function_name), topic=notifications, sweep=sweep is not None)
+    if http is not None:
+        _add_http(resources, http, schema, function, settings)
+        out.update(http_outputs(http))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": SAM_TRANSFORM,
         "Description": _description(schema),
-        "Resources": _resources(schema, function, settings, notifications, sweep),
-        "Outputs": outputs(
-            ResourceNames(function_name), topic=notifications, sweep=sweep is not None
-        ),
+        "Resources": resources,
+        "Outputs": out,
     }
 
 
@@ -254,6 +259,30 @@ def _resources(
     return resources
 
 
+def _add_http(
+    resources: dict[str, Any],
+    http: HttpApi,
+    schema: Schema,
+    function: _Function,
+    settings: HandlerSettings,
+) -> None:
+    """Add the HTTP service's resources; refuse logical IDs the stack already uses."""
+    http.check()
+    added = http_resources(
+        http,
+        logical_ids(schema.definitions()),
+        resources[function.name]["Properties"],
+        _variables(schema, function),
+        settings.log_retention_days,
+    )
+    taken = sorted(set(added) & set(resources))
+    if taken:
+        raise ConfigurationError(
+            f"the HTTP function's logical IDs {taken} are already used: pick another name"
+        )
+    resources.update(added)
+
+
 def _variables(schema: Schema, function: _Function) -> dict[str, Any]:
     """What every function of the stack needs to build the app."""
     variables: dict[str, Any] = {
@@ -288,6 +317,7 @@ def _function(
             "Architectures": [function.architecture],
             "MemorySize": settings.memory_size,
             "Timeout": settings.timeout,
+            "LoggingConfig": logging_config(),
             "Environment": {"Variables": variables},
             "Policies": [{"Version": "2012-10-17", "Statement": statements}],
         },
@@ -316,6 +346,7 @@ def _sweep_function(
             "Architectures": [function.architecture],
             "MemorySize": settings.memory_size,
             "Timeout": SWEEP_TIMEOUT,
+            "LoggingConfig": logging_config(),
             "Environment": {"Variables": _variables(schema, function)},
             "Policies": [{"Version": "2012-10-17", "Statement": sweep_statements(tables)}],
             "Events": {"Schedule": {"Type": "Schedule", "Properties": schedule}},

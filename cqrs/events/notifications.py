@@ -1,4 +1,4 @@
-"""Command notifications: in-process on the event bus, and optionally to SNS.
+"""Command notifications: in-process on the event bus, and optionally to SNS and AppSync.
 
 After the synchronizer commits (or fails) a command version, a
 :class:`CommandStatusEvent` is published on the app's
@@ -8,11 +8,17 @@ Serverless's notification JSON::
 
     {"action": "command-status", "pk": "ORDER#acme", "sk": "ORDER#1@3",
      "table": "dev-shop-order-command", "id": "dev-shop-order-command#ORDER#acme#ORDER#1@3",
-     "tenantCode": "acme", "content": {"status": "applied"}}
+     "tenantCode": "acme", "content": {"status": "finish:FINISHED"}}
 
 with the message attribute ``action=command-status`` (for subscription filter
-policies). When nobody subscribed and no topic is configured, nothing is built
-or sent.
+policies). The status sent is MBC's (``status.enum.ts``: ``<step>:FINISHED`` /
+``<step>:FAILED``): ``finish:FINISHED`` once a version is applied, ``sync_data:FAILED``
+when its projection failed; on the bus, :attr:`CommandStatusEvent.status` keeps our
+word (``applied`` / ``failed``) and :attr:`CommandStatusEvent.mbc_status` gives MBC's.
+
+With an AppSync endpoint (``CQRS_APPSYNC_ENDPOINT``, optionally ``CQRS_APPSYNC_API_KEY``)
+command statuses are also sent there as MBC sends them (:mod:`cqrs.events.appsync`).
+When nobody subscribed and no destination is configured, nothing is built or sent.
 
 When sync gives up on a poison command (:mod:`cqrs.sync.failures`), the alarm
 :class:`EntityStuckEvent` (``action=entity-stuck``) goes the same ways, and is
@@ -40,12 +46,19 @@ if TYPE_CHECKING:
     from mypy_boto3_sns.type_defs import PublishBatchRequestEntryTypeDef
 
     from ..core.settings import Settings
+    from .appsync import AppSyncClient
     from .bus import EventBus
 
 logger = logging.getLogger("cqrs.events.notifications")
 
 #: The environment variable naming the SNS topic notifications go to.
 TOPIC_ENV = "CQRS_SNS_TOPIC_ARN"
+#: The environment variable naming the AppSync endpoint (read when there are no settings).
+APPSYNC_ENDPOINT_ENV = "CQRS_APPSYNC_ENDPOINT"
+#: MBC's command status strings (``getCommandStatus(stepName, status)``).
+STATUS_FINISHED: Final = "finish:FINISHED"
+STATUS_FAILED: Final = "sync_data:FAILED"
+_MBC_STATUS = {"applied": STATUS_FINISHED, "failed": STATUS_FAILED}
 COMMAND_STATUS: Final = "command-status"
 ENTITY_STUCK: Final = "entity-stuck"
 RECORD_REJECTED: Final = "record-rejected"
@@ -55,9 +68,9 @@ _SNS_BATCH = 10  # PublishBatch's limit
 class Notification(Event):
     """An event about one command (``sk`` carries ``@version``), sent as MBC's notification JSON.
 
-    ``id`` defaults to ``<table>#<pk>#<sk>`` and ``tenant_code`` to the
-    tenant of ``pk``, as MBC derives them. Subclasses fix ``action`` and say
-    what goes into ``content``.
+    ``id`` defaults to the command's ``request_id`` if given, else ``<table>#<pk>#<sk>``,
+    and ``tenant_code`` to the tenant of ``pk``, as MBC derives them. Subclasses fix
+    ``action`` and say what goes into ``content``.
     """
 
     model_config = ConfigDict(alias_generator=to_camel)
@@ -81,7 +94,8 @@ class Notification(Event):
         if "tenantCode" not in data and "tenant_code" not in data:
             data["tenantCode"] = tenant_of(pk)
         if "id" not in data and isinstance(sk, str) and isinstance(table, str):
-            data["id"] = f"{table}#{pk}#{sk}"
+            request_id = data.get("requestId") or data.get("request_id")  # MBC's notifyId
+            data["id"] = request_id or f"{table}#{pk}#{sk}"
         return data
 
     @property
@@ -107,16 +121,24 @@ class Notification(Event):
 
 
 class CommandStatusEvent(Notification):
-    """The status of one command version: ``applied`` or ``failed`` (with ``error``)."""
+    """The status of one command version: ``applied`` or ``failed`` (with ``error``), or
+    one of MBC's status strings as it is (``finish:FINISHED``, ``publish_sync:FAILED`` ...)."""
 
     action: Literal["command-status"] = COMMAND_STATUS
     status: str
     error: str | None = None
     source: str | None = None
+    request_id: str | None = None  # the command's: MBC's notification ``id`` when set
+
+    @property
+    def mbc_status(self) -> str:
+        """The status as MBC writes it: ``applied`` is ``finish:FINISHED``, ``failed`` is
+        ``sync_data:FAILED`` (the step that projects); MBC's own strings are kept."""
+        return _MBC_STATUS.get(self.status, self.status)
 
     def content(self) -> dict[str, JsonValue]:
-        """``status``, and ``error`` / ``source`` when set."""
-        content: dict[str, JsonValue] = {"status": self.status}
+        """``status`` (MBC's string), and ``error`` / ``source`` when set."""
+        content: dict[str, JsonValue] = {"status": self.mbc_status}
         if self.error is not None:
             content["error"] = self.error
         if self.source is not None:
@@ -186,12 +208,16 @@ def _error_text(error: BaseException | str | None) -> str | None:
 
 
 class Notifier:
-    """Publishes :class:`CommandStatusEvent` to the bus and, if configured, to SNS.
+    """Publishes :class:`CommandStatusEvent` to the bus and, if configured, to SNS and AppSync.
 
     - ``bus``: the in-process bus (``app.events``); ``None`` for SNS only.
     - ``settings``: region and endpoint of the SNS client, created on first use.
     - ``topic_arn``: the SNS topic; defaults to ``CQRS_SNS_TOPIC_ARN`` (unset: no SNS).
     - ``sns``: a boto3 SNS client to use instead (your retries, credentials …).
+    - ``appsync``: an :class:`~cqrs.events.appsync.AppSyncClient` command statuses also go
+      to; default: one for ``settings.appsync_endpoint`` (``CQRS_APPSYNC_ENDPOINT``) with
+      ``settings.appsync_api_key`` (``CQRS_APPSYNC_API_KEY``; unset: SigV4), created on
+      first use. Alarms (stuck entities, rejected records) do not go to AppSync.
     - ``raise_errors``: raise failures (SNS errors as
       :class:`~cqrs.core.errors.OperationalError`, handler exceptions as they are)
       instead of logging them. Off by default: a notification must not fail the
@@ -205,20 +231,39 @@ class Notifier:
         *,
         topic_arn: str | None = None,
         sns: SNSClient | None = None,
+        appsync: AppSyncClient | None = None,
         raise_errors: bool = False,
     ) -> None:
         self.bus = bus
         self.settings = settings
         self.topic_arn = topic_arn or os.environ.get(TOPIC_ENV) or None
         self._sns = sns
+        self._appsync = appsync
+        self.appsync_endpoint = (
+            appsync.endpoint
+            if appsync is not None
+            else (settings.appsync_endpoint if settings else os.environ.get(APPSYNC_ENDPOINT_ENV))
+            or None
+        )
         self.raise_errors = raise_errors
 
     @property
     def enabled(self) -> bool:
-        """Whether a notification would go anywhere (a topic, or a subscriber on the bus)."""
-        return self.topic_arn is not None or (
-            self.bus is not None and self.bus.has_subscribers(CommandStatusEvent)
+        """Whether a notification would go anywhere (a topic, AppSync, a subscriber)."""
+        return (
+            self.topic_arn is not None
+            or self.appsync_endpoint is not None
+            or (self.bus is not None and self.bus.has_subscribers(CommandStatusEvent))
         )
+
+    @property
+    def appsync(self) -> AppSyncClient | None:
+        """The AppSync client (created on first use), or ``None`` without an endpoint."""
+        if self._appsync is None and self.appsync_endpoint is not None:
+            from .appsync import client_for
+
+            self._appsync = client_for(self.appsync_endpoint, self.settings)
+        return self._appsync
 
     @property
     def sns(self) -> SNSClient:
@@ -310,6 +355,12 @@ class Notifier:
         if self.topic_arn is not None:
             for start in range(0, len(events), _SNS_BATCH):
                 self._publish_sns(self.topic_arn, events[start : start + _SNS_BATCH])
+        if (appsync := self.appsync) is not None:
+            for event in (e for e in events if isinstance(e, CommandStatusEvent)):
+                try:
+                    appsync.send(event.to_notification())
+                except CqrsError as exc:  # classified by the client
+                    self._fail(exc)
 
     def _publish_sns(self, topic_arn: str, events: Sequence[Notification]) -> None:
         entries: list[PublishBatchRequestEntryTypeDef] = [

@@ -6,9 +6,16 @@ from typing import TYPE_CHECKING, Generic
 
 from ..core.context import Scope
 from ..core.errors import InterfaceError
-from ..core.items import CREATION_FIELDS, CommandItem, Item, stored_int
-from ..core.keys import check_tenant, remove_version, validate_key, validate_part, validate_pk
-from ..core.records import AttrT, Command, DataRecord, Page
+from ..core.items import CREATION_FIELDS, AttrT, CommandItem, Item, stored_int
+from ..core.keys import (
+    check_tenant,
+    normalize_pk,
+    remove_version,
+    validate_key,
+    validate_part,
+    validate_pk,
+)
+from ..core.records import Command, DataRecord, Page
 from ..schema.definitions import CODE_INDEX
 from ..store import Condition, Store, absent, begins_with, equals
 from ..write.log import CommandLog
@@ -57,7 +64,7 @@ class DataService(Generic[AttrT]):
     ) -> Item | None:
         """The raw stored data row (camelCase dict), or ``None``."""
         validate_key(pk, sk)
-        check_tenant(pk, context)
+        pk = check_tenant(pk, context)
         return self._store.get(self.tables.data, {"pk": pk, "sk": sk}, consistent=consistent)
 
     def get_fresh(
@@ -78,6 +85,7 @@ class DataService(Generic[AttrT]):
         without it, one more ``BatchGetItem`` looks for newer commands. Nothing
         is written: no session table on the publish path.
         """
+        pk = normalize_pk(pk)
         if after is not None and (after.pk, remove_version(after.sk)) != (pk, sk):
             raise InterfaceError(
                 f"'after' is a command of {after.pk} / {after.sk}, not {pk} / {sk}"
@@ -113,7 +121,7 @@ class DataService(Generic[AttrT]):
     ) -> Page[AttrT]:
         """One page of the entities under ``pk``, ordered by sk; pass ``cursor`` back for more."""
         validate_pk(pk)
-        check_tenant(pk, context)
+        pk = check_tenant(pk, context)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise InterfaceError(f"limit must be an integer, got {limit!r}")
         if limit is not None and limit < 1:
@@ -147,7 +155,7 @@ class DataService(Generic[AttrT]):
         """The entity with ``code`` in ``tenant_code``, via the ``code-index`` GSI."""
         validate_part("tenant code", tenant_code)
         validate_part("code", code)
-        check_tenant(tenant_code, context, is_pk=False)
+        tenant_code = check_tenant(tenant_code, context, is_pk=False)
         page = self._store.query_page(
             self.tables.data,
             equals("tenantCode", tenant_code) & equals("code", code),

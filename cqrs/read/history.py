@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Generic
 
 from ..core.context import Scope
 from ..core.errors import InterfaceError
-from ..core.items import stored_str
+from ..core.items import AttrT, stored_str
 from ..core.keys import (
     add_version,
     check_tenant,
@@ -14,7 +14,7 @@ from ..core.keys import (
     validate_versioned_key,
     version_of,
 )
-from ..core.records import AttrT, HistoryRecord
+from ..core.records import HistoryRecord
 from ..store import Store, begins_with, equals
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class HistoryService(Generic[AttrT]):
     def get(self, pk: str, sk: str, version: int, *, context: Scope) -> HistoryRecord[AttrT] | None:
         """The state right after ``version``, or ``None``."""
         base, _ = validate_versioned_key(pk, sk)
-        check_tenant(pk, context)
+        pk = check_tenant(pk, context)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InterfaceError(f"version must be an integer >= 1, got {version!r}")
         key = {"pk": pk, "sk": add_version(base, version)}
@@ -44,7 +44,7 @@ class HistoryService(Generic[AttrT]):
     def list(self, pk: str, sk: str, *, context: Scope) -> list[HistoryRecord[AttrT]]:
         """Every stored version of one entity, oldest first."""
         base, _ = validate_versioned_key(pk, sk)
-        check_tenant(pk, context)
+        pk = check_tenant(pk, context)
         condition = equals("pk", pk) & begins_with("sk", base + "@")
         items = list(self._store.query(self.tables.history, condition))
         # Sort keys order versions as text ("@10" < "@9"): sort by number.

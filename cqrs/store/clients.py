@@ -7,6 +7,15 @@ instrumentation) or let :func:`make_clients` build them. With
 Nothing here changes the process environment: local engines (embedded moto, a
 moto server, DynamoDB Local) get explicit placeholder credentials on the client
 when none are configured, instead of variables written into ``os.environ``.
+
+Clients built here skip botocore's parameter validation (``parameter_validation=False``):
+the framework builds every request they make, and what could be wrong in one, the
+values, is checked by the gateway's codec (:mod:`~cqrs.store.codec`) before the
+request; botocore's walk over every request against the service model otherwise
+costs about three times the CPU of serializing it (0.24 ms against 0.08 ms for a
+command ``PutItem`` of 20 attributes). A client you pass yourself keeps its
+own configuration; a request you make on :attr:`Clients.dynamodb` directly goes
+unvalidated to the service, which refuses what is malformed (``ValidationException``).
 """
 
 from __future__ import annotations
@@ -83,7 +92,9 @@ def client_options(settings: Settings, endpoint: str | None = None) -> dict[str,
     # (in-process moto) answer with "Not yet implemented" for DescribeStream.
     mode: Literal["disabled"] | None = "disabled" if local else None
     options["config"] = Config(
-        retries={"mode": "standard", "max_attempts": 5}, account_id_endpoint_mode=mode
+        retries={"mode": "standard", "max_attempts": 5},
+        account_id_endpoint_mode=mode,
+        parameter_validation=False,  # the framework builds the requests; the codec checks values
     )
     options["endpoint_url"] = endpoint
     return options

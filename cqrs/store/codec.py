@@ -17,18 +17,27 @@ retryable:
 Reading turns numbers into ``int`` when integral, else ``float``: services want
 plain numbers, not ``Decimal``. Top-level ``None`` values are dropped on write
 (the attribute is absent), nested ones are stored as ``NULL``.
+
+A stream image decoded with :func:`decode_image` keeps its wire form, and
+:func:`written_form` reuses it as is when it is already exactly what writing its
+decoded values would produce (numbers in the text the codec writes, sets sorted):
+the history item goes from the stream to ``BatchWriteItem`` without a round trip
+through Python values.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence, Set
+import re
+from collections.abc import Iterable, Mapping, Sequence, Set
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeAlias
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..core.errors import InvalidNumberError, InvalidValueError
+from ..core.items import PROJECTED_FIELDS, CommandItem, StoredValue
 from ..core.items import Item as Item
-from ..core.items import StoredValue
+from ..core.keys import add_version
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -95,6 +104,105 @@ def from_wire(value: object) -> StoredValue:
     if kind == "BS":
         return {_bytes(b) for b in _list(inner)}
     raise InvalidValueError(f"unknown DynamoDB type {kind!r}")
+
+
+class WireImage(dict[str, Any]):
+    """A decoded item (a plain ``dict``) that keeps the DynamoDB JSON it was decoded from."""
+
+    __slots__ = ("wire",)
+    wire: Mapping[str, Any]
+
+
+def decode_image(wire: Mapping[str, object]) -> Item:
+    """:func:`from_wire_item` for a stream image: the result also keeps ``wire``
+    (:class:`WireImage`), for :func:`written_form`. Never mutate the result."""
+    image = WireImage((k, from_wire(v)) for k, v in wire.items())
+    image.wire = wire
+    return image
+
+
+def written_form(wire: Mapping[str, Any], names: Iterable[str]) -> WireItem | None:
+    """The attributes ``names`` of a wire item (absent and top-level ``NULL`` ones left
+    out), provided each is exactly what :func:`to_wire_item` writes for its decoded value;
+    else ``None`` (then decode and write: the text of a number such as ``1.50`` or
+    ``1e+21``, or an unsorted set, would be stored differently)."""
+    out: WireItem = {}
+    for name in names:
+        value = wire.get(name)
+        if value is None or "NULL" in value:
+            continue
+        if not _canonical(value, 1):
+            return None
+        out[name] = value
+    return out
+
+
+def history_form(command: CommandItem, what: str = "history item") -> WireItem:
+    """The history item of ``command`` in wire form (its size not checked). A command
+    decoded from a stream image keeps the image (``command.wire``): its projected
+    attributes go as they came when :func:`written_form` allows, else the fields are
+    encoded (and checked) again. Either way the same item is stored."""
+    projected = written_form(command.wire, PROJECTED_FIELDS) if command.wire else None
+    if projected is None:
+        return to_wire_item(command.history_item().to_item(), what)
+    keys = (command.pk, add_version(command.base_sk, command.version), command.pk, command.sk)
+    head: WireItem = {n: {"S": v} for n, v in zip(("pk", "sk", "cpk", "csk"), keys, strict=True)}
+    return {**head, **projected}
+
+
+#: An integer as :func:`number_text` writes it (at most 38 digits); a plain decimal.
+_INTEGER = re.compile(r"0|-?[1-9][0-9]{0,37}")
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9]")
+
+
+def _canonical(value: Mapping[str, Any], depth: int) -> bool:
+    """Whether writing the decoded ``value`` gives back exactly ``value``."""
+    if len(value) != 1:
+        return False
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return isinstance(inner, str)
+    if kind == "N":
+        return isinstance(inner, str) and _canonical_number(inner)
+    if kind == "BOOL":
+        return isinstance(inner, bool)
+    if kind == "NULL":
+        return inner is True
+    if kind == "B":
+        return isinstance(inner, bytes)
+    if depth > MAX_DEPTH:
+        return False
+    if kind == "M":
+        return isinstance(inner, Mapping) and all(
+            isinstance(v, Mapping) and _canonical(v, depth + 1) for v in inner.values()
+        )
+    if kind == "L":
+        return isinstance(inner, list) and all(
+            isinstance(v, Mapping) and _canonical(v, depth + 1) for v in inner
+        )
+    if kind in ("SS", "BS"):  # written sorted, without duplicates
+        kind_of = str if kind == "SS" else bytes
+        return (
+            isinstance(inner, list)
+            and bool(inner)
+            and all(isinstance(v, kind_of) for v in inner)
+            and all(a < b for a, b in pairwise(inner))
+        )
+    if kind == "NS":  # written as sorted text; distinct numbers only
+        return (
+            isinstance(inner, list)
+            and bool(inner)
+            and all(isinstance(v, str) and _canonical_number(v) for v in inner)
+            and all(a < b for a, b in pairwise(inner))
+        )
+    return False
+
+
+def _canonical_number(text: str) -> bool:
+    if _INTEGER.fullmatch(text) is not None:
+        return True
+    # Decimals are read back as float: text beyond a float's precision would change.
+    return _DECIMAL.fullmatch(text) is not None and number_text(float(text)) == text
 
 
 def item_size(wire: Mapping[str, AttributeValueTypeDef]) -> int:

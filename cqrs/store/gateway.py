@@ -94,7 +94,13 @@ class Store:
         self, table: str, item: Mapping[str, object], *, condition: Condition | None = None
     ) -> Conflict | None:
         """Write ``item`` (if ``condition`` holds); a :class:`Conflict` when it does not."""
-        request: PutItemInputTypeDef = {"TableName": table, "Item": self.wire(table, item)}
+        return self.put_wire(table, self.wire(table, item), condition=condition)
+
+    def put_wire(
+        self, table: str, wire: WireItem, *, condition: Condition | None = None
+    ) -> Conflict | None:
+        """:meth:`put` of an item already in wire form, checked by the caller (:meth:`wire`)."""
+        request: PutItemInputTypeDef = {"TableName": table, "Item": wire}
         if condition is not None:
             p = Placeholders()
             request["ConditionExpression"] = condition.render(p)
@@ -139,11 +145,17 @@ class Store:
 
     def wire(self, table: str, item: Mapping[str, object]) -> WireItem:
         """``item`` in wire form, refused if DynamoDB would refuse it (values, 400 KB)."""
-        wire = to_wire_item(item, f"{table} item")
+        return self.sized(table, to_wire_item(item, f"{table} item"))
+
+    @staticmethod
+    def sized(table: str, wire: WireItem) -> WireItem:
+        """``wire`` if it fits DynamoDB's item limit, else
+        :class:`~cqrs.core.errors.ItemTooLargeError` (values are not checked here)."""
         size = item_size(wire)
         if size > MAX_ITEM_BYTES:
+            pk, sk = (wire.get(k, {}).get("S") for k in ("pk", "sk"))
             raise ItemTooLargeError(
-                f"{table}: item {item.get('pk')!r} / {item.get('sk')!r} is about {size} bytes; "
+                f"{table}: item {pk!r} / {sk!r} is about {size} bytes; "
                 f"DynamoDB's item limit is {MAX_ITEM_BYTES}: keep large payloads in S3 and "
                 "store a reference"
             )
@@ -281,15 +293,19 @@ class Store:
         puts: Sequence[Mapping[str, object]] = (),
         deletes: Sequence[Key] = (),
         on_chunk: Callable[[int], None] | None = None,
+        wire_puts: Sequence[WireItem] = (),
     ) -> int:
         """Put and delete items (25 per request, unprocessed ones retried with backoff).
 
         Every item is checked before the first request, so a refused item fails the
-        call before anything is written. Returns the number of requests made.
+        call before anything is written. ``wire_puts``: items already in wire form whose
+        values are known to be valid (such as :func:`~cqrs.store.codec.written_form` of a
+        stream image); only their size is checked. Returns the number of requests made.
         """
         requests: list[WriteRequestUnionTypeDef] = [
             {"PutRequest": {"Item": self.wire(table, i)}} for i in puts
         ]
+        requests += [{"PutRequest": {"Item": self.sized(table, w)}} for w in wire_puts]
         requests += [{"DeleteRequest": {"Key": to_wire_item(k, "key")}} for k in deletes]
         made = 0
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..core.errors import CqrsError, InvalidEventError
+from ..core.items import SYNC_MODE, is_sync_marked
 from ..core.keys import split_version, validate_key, version_of
-from .codec import Item, from_wire_item
+from .codec import Item, decode_image, from_wire_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams.type_defs import RecordTypeDef
@@ -43,6 +44,23 @@ class StreamRecord:
             return False
         sk = self.new_image.get("sk")
         return isinstance(sk, str) and version_of(sk) is not None and "version" in self.new_image
+
+    @property
+    def is_sync_published(self) -> bool:
+        """An INSERT of a command its writer projected itself (``syncMode: "SYNC"``: MBC's
+        ``publishSync`` or ours). Consumers skip it, as MBC's ``DefaultEventFactory`` does."""
+        return self.event_name == "INSERT" and is_sync_marked(self.new_image)
+
+    @property
+    def is_handed_back(self) -> bool:
+        """A MODIFY that removed a command's ``syncMode`` marker: a ``publish_sync`` whose
+        projection failed hands its command to the stream this way (apply it)."""
+        return (
+            self.event_name == "MODIFY"
+            and self.new_image is not None
+            and is_sync_marked(self.old_image)
+            and SYNC_MODE not in self.new_image
+        )
 
 
 @dataclass(frozen=True)
@@ -137,7 +155,7 @@ def parse_record(raw: object) -> StreamRecord:
     if not isinstance(seq, str) or name not in ("INSERT", "MODIFY", "REMOVE"):
         raise InvalidEventError("stream record needs dynamodb.SequenceNumber and eventName")
     try:
-        new = from_wire_item(ddb["NewImage"]) if ddb.get("NewImage") else None
+        new = decode_image(ddb["NewImage"]) if ddb.get("NewImage") else None  # wire kept
         old = from_wire_item(ddb["OldImage"]) if ddb.get("OldImage") else None
     except IMAGE_DECODE_ERRORS as exc:
         raise InvalidEventError(f"record {seq}: image is not DynamoDB JSON: {exc}") from exc

@@ -116,6 +116,18 @@ class StreamFollower:
         self._batch_size = batch_size
         self._region = region
 
+    def with_handler(self, handler: EventHandler) -> StreamFollower:
+        """The same follower (streams, checkpoints, batch size) feeding ``handler`` instead,
+        e.g. :func:`cqrs.sync.telemetry.observing` around the app's ``process_event``."""
+        return StreamFollower(
+            self._streams,
+            self._tables,
+            handler,
+            checkpoints=self._checkpoints,
+            batch_size=self._batch_size,
+            region=self._region,
+        )
+
     def stream_arns(self) -> list[str]:
         """The latest stream ARN of each followed table that has a stream."""
         arns = (self._streams.stream_arn(table) for table in self._tables)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.errors import ConcurrentUpdateError, CqrsError, MissingCommandError, TransientError
@@ -32,7 +32,6 @@ from ..core.items import (
     CREATION_FIELDS,
     PROJECTED_FIELDS,
     CommandItem,
-    DataItem,
     Item,
     stored_int,
     stored_key,
@@ -40,6 +39,8 @@ from ..core.items import (
 from ..core.keys import add_version
 from ..core.spec import DataSyncHandler as DataSyncHandler
 from ..store import BATCH_GET_LIMIT, Conflict, Store, Update, absent, equals
+from ..store.codec import WireItem
+from .creation import Created, agrees, assume, created_of, data_row, history_items, repair
 
 if TYPE_CHECKING:
     from ..core.records import Command
@@ -80,6 +81,7 @@ class _Work:
     guessed: bool = False  # base is the optimistic guess, not a version seen in the table
     handled_through: int = 0  # handlers have seen versions up to here in this call
     committed: list[int] = field(default_factory=list)  # versions this call committed
+    created: Created | None = None  # the data row's creation fields, once seen (.creation)
     outcome: EntityOutcome = field(init=False)
 
     def __post_init__(self) -> None:
@@ -179,7 +181,13 @@ class Projector:
             through = commit_through[id(w)]
             if through <= _base(w):
                 continue
+            base, assumed = _base(w), assume(w.created, w.commands, _base(w))
             current = self._commit(w, through)
+            span = (base, min(current or 0, through))  # versions another writer committed
+            if err := repair(
+                self._store, self.tables.history, w.commands, span, assumed, w.created
+            ):
+                self._fail(w, base + 1, err)
             if current is None:  # committed
                 w.committed.extend(range(_base(w) + 1, through + 1))
                 w.base = w.outcome.applied_through = through
@@ -198,14 +206,16 @@ class Projector:
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             chunk = keys[start : start + BATCH_GET_LIMIT]
             try:
-                items = self._batch_get(self.tables.data, chunk, ("pk", "sk", "version"))
+                attributes = ("pk", "sk", "version", *CREATION_FIELDS)
+                items = self._batch_get(self.tables.data, chunk, attributes)
             except CqrsError as exc:
                 for key in chunk:
                     self._fail(by_key[key], min(by_key[key].commands), exc)
                 continue
-            found = {stored_key(i): stored_int(i.get("version", 0)) for i in items}
+            found = {stored_key(i): i for i in items}
             for key in chunk:
-                by_key[key].base = found.get(key, 0)
+                row, w = found.get(key), by_key[key]
+                w.base, w.created = stored_int(row.get("version", 0)) if row else 0, created_of(row)
 
     def _fill_gaps(self, work: list[_Work]) -> None:
         missing: list[tuple[_Work, int]] = [
@@ -260,7 +270,7 @@ class Projector:
         Returns ``None`` on success, else the current data version (or -1 after
         a recorded failure).
         """
-        item = self._row(w, through).to_item()
+        item = data_row(w.commands, _base(w), through)
         expected = _base(w)
         update = Update()
         for name in (*PROJECTED_FIELDS, "cpk", "csk"):
@@ -272,6 +282,8 @@ class Projector:
             else:  # absent in this version: drop what an earlier version set
                 update.remove(name)
         condition = absent("pk") if expected == 0 else equals("version", expected)
+        if expected and w.created is None:  # what the history items assumed (.creation)
+            condition = condition & agrees(assume(None, w.commands, expected))
         key = {"pk": item["pk"], "sk": item["sk"]}
         try:
             result = self._store.update(self.tables.data, key, update, condition=condition)
@@ -281,20 +293,9 @@ class Projector:
         if not isinstance(result, Conflict):
             return None
         if result.current is not None:
+            w.created = created_of(result.current)
             return stored_int(result.current.get("version", 0))
         return self._current_version(w, expected)
-
-    def _row(self, w: _Work, through: int) -> DataItem:
-        """The data row after ``through``, as if versions were applied one by one: the
-        earliest creation audit fields of the versions in this write win."""
-        row = w.commands[through].data_row()
-        created = {}
-        for name in ("created_at", "created_by", "created_ip"):
-            earliest = (getattr(w.commands[v], name) for v in range(_base(w) + 1, through + 1))
-            value = next((x for x in earliest if x is not None), None)
-            if value is not None:
-                created[name] = value
-        return replace(row, **created)
 
     def _current_version(self, w: _Work, expected: int) -> int:
         """The data version after a failed condition that returned no item (absent, or an
@@ -304,11 +305,12 @@ class Projector:
                 self.tables.data,
                 {"pk": w.key[0], "sk": w.key[1]},
                 consistent=True,
-                attributes=("version",),
+                attributes=("version", *CREATION_FIELDS),
             )
         except CqrsError as exc:
             self._fail(w, expected + 1, exc)
             return -1
+        w.created = created_of(row)
         return stored_int(row.get("version", 0)) if row else 0
 
     # -- DynamoDB helpers --------------------------------------------------------
@@ -324,10 +326,16 @@ class Projector:
         history is written. One entity's refused item fails only that entity: a transient
         failure fails them all (the retry is safe), a permanent one is isolated by writing
         each entity's items on their own."""
-        items = {id(w): self._history_items(w, through[id(w)]) for w in live}
+        items: dict[int, list[WireItem]] = {}
+        for w in live:  # a refused item fails its entity only, before any request
+            try:
+                items[id(w)] = self._history_items(w, through[id(w)])
+            except CqrsError as exc:
+                self._fail(w, _base(w) + 1, exc)
+        live = [w for w in live if id(w) in items]  # none left: no request is made
         try:
             self._store.batch_write(
-                self.tables.history, puts=[i for w in live for i in items[id(w)]]
+                self.tables.history, wire_puts=[i for w in live for i in items[id(w)]]
             )
             return live
         except TransientError as exc:
@@ -341,14 +349,17 @@ class Projector:
         written = []
         for w in live:
             try:
-                self._store.batch_write(self.tables.history, puts=items[id(w)])
+                self._store.batch_write(self.tables.history, wire_puts=items[id(w)])
                 written.append(w)
             except CqrsError as exc:
                 self._fail(w, _base(w) + 1, exc)
         return written
 
-    def _history_items(self, w: _Work, through: int) -> list[Item]:
-        return [w.commands[v].history_item().to_item() for v in range(_base(w) + 1, through + 1)]
+    def _history_items(self, w: _Work, through: int) -> list[WireItem]:
+        created = assume(w.created, w.commands, _base(w))  # each item: the data row at v
+        return history_items(
+            self._store, self.tables.history, w.commands, _base(w), through, created
+        )
 
     def _command_model(self, command: CommandItem) -> Command[Any]:
         if self._to_command is not None:

@@ -1,8 +1,8 @@
 """Rebuild: recompute an entity type's data and history from its command table.
 
 The command log is the truth; the read model is derived from it by the same
-functions the projector uses (:meth:`cqrs.core.items.CommandItem.data_row`,
-:meth:`~cqrs.core.items.CommandItem.history_item`). Rebuild scans the command, data
+function the projector uses (``cqrs.sync.creation.data_row``: the history item of
+version v is the data row at v). Rebuild scans the command, data
 and history tables, compares what is stored with what the log implies, and writes
 only the difference: on a healthy table it writes nothing.
 
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..core.errors import InvalidEventError
 from ..core.items import CommandItem, StoredValue, stored_key
 from ..core.keys import version_of
 from ..store.expressions import absent, at_most
+from .creation import data_row
 
 if TYPE_CHECKING:
     from ..schema.definitions import EntityTables
@@ -62,17 +63,10 @@ def expected_read_model(
     data: dict[tuple[str, str], Item] = {}
     history: dict[tuple[str, str], Item] = {}
     for key, versions in by_entity.items():
-        first = versions[min(versions)]
-        for cmd in versions.values():
-            h = cmd.history_item()
-            history[(h.pk, h.sk)] = h.to_item()
-        row = replace(  # the first version's audit fields win, as in projection
-            versions[max(versions)].data_row(),
-            created_at=first.created_at,
-            created_by=first.created_by,
-            created_ip=first.created_ip,
-        )
-        data[key] = row.to_item()
+        base = min(versions) - 1  # each field's first value wins, as in projection
+        for version, cmd in versions.items():  # history @v: the data row at v
+            history[(cmd.pk, cmd.sk)] = {**data_row(versions, base, version), "sk": cmd.sk}
+        data[key] = data_row(versions, base, max(versions))
     return data, history
 
 

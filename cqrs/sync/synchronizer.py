@@ -3,7 +3,10 @@
 Records are routed by table: a command table's records go to that entity's
 :class:`~cqrs.sync.projection.Projector`; other tables (``tasks``) go to consumers
 registered with :meth:`Synchronizer.add_consumer`. MODIFY and REMOVE records
-(status fields, TTL expiry) are ignored.
+(status fields, TTL expiry) are ignored, and so is the INSERT of a command marked
+``syncMode: "SYNC"`` (its writer projected it: MBC's ``publishSync``, our
+``publish_sync``), unless a failed ``publish_sync`` hands it back (a MODIFY removing
+the marker: that one is applied).
 
 When an entity fails at version N, the first record of that entity carrying a
 version ≥ N is reported as a batch item failure; its later records are not
@@ -26,6 +29,7 @@ Nothing blocks a shard:
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +44,8 @@ from ..store.stream_records import (
     command_image_problem,
     parse_record,
 )
+from . import tracing
+from .telemetry import current_request_id, entity_fields, oldest_creation, request_suffix
 
 if TYPE_CHECKING:
     from .projection import EntityKey, EntityOutcome, Projector
@@ -81,6 +87,12 @@ class BatchReport:
     errors: list[BaseException] = field(default_factory=list)
     stuck: list[EntityKey] = field(default_factory=list)  # failed, but acknowledged
     rejected: list[RejectedRecord] = field(default_factory=list)  # acknowledged, recorded
+    consumed: int = 0  # records of other tables (tasks) handled without failure
+    tables: list[str] = field(default_factory=list)  # the tables the records came from
+    #: Seconds from the oldest record's ``ApproximateCreationDateTime`` to the batch's
+    #: end (the lag); ``None`` when no record carried one.
+    oldest_record_age: float | None = None
+    duration: float = 0.0  # seconds spent handling the batch
 
     def response(self) -> BatchResponse:
         """Lambda's partial batch response (built here: importing :mod:`cqrs.events.batch`
@@ -115,19 +127,23 @@ class Synchronizer:
         raw_records = event.get("Records") if isinstance(event, Mapping) else None
         if not isinstance(raw_records, list):
             raise InvalidEventError("event must be a mapping with a 'Records' list")
+        started = time.perf_counter()
         report = BatchReport(received=len(raw_records))
-        by_table: dict[str, list[StreamRecord]] = defaultdict(list)
-        raw_of: dict[int, object] = {}
-        for raw in raw_records:
-            try:
-                record = parse_record(raw)
-            except InvalidEventError as exc:
-                self._reject(RejectedRecord.of(raw, str(exc)), report)
-                continue
-            raw_of[id(record)] = raw
-            by_table[record.table_name].append(record)
-        for table, table_records in by_table.items():
-            self._route(table, table_records, raw_of, report)
+        with tracing.span("cqrs.batch", records=len(raw_records)) as span:
+            by_table: dict[str, list[StreamRecord]] = defaultdict(list)
+            raw_of: dict[int, object] = {}
+            for raw in raw_records:
+                try:
+                    record = parse_record(raw)
+                except InvalidEventError as exc:
+                    self._reject(RejectedRecord.of(raw, str(exc)), report)
+                    continue
+                raw_of[id(record)] = raw
+                by_table[record.table_name].append(record)
+            report.tables = list(by_table)
+            for table, table_records in by_table.items():
+                self._route(table, table_records, raw_of, report)
+            _finish(report, raw_records, started, span)
         return report
 
     def _route(
@@ -139,7 +155,11 @@ class Synchronizer:
     ) -> None:
         consumer = self._consumers.get(table)
         if consumer is not None:
-            report.failed.extend(consumer(records))
+            with tracing.span("cqrs.consume", table=table, records=len(records)) as span:
+                failed = list(consumer(records))
+                tracing.set_attributes(span, failed=len(failed))
+            report.failed.extend(failed)
+            report.consumed += len(records) - len(failed)
             return
         projector = self._projector_for_table(table)
         if projector is None:
@@ -150,8 +170,8 @@ class Synchronizer:
             return
         commands: list[Delivered] = []
         for r in records:
-            if r.event_name != "INSERT":
-                report.ignored += 1
+            if (r.event_name != "INSERT" or r.is_sync_published) and not r.is_handed_back:
+                report.ignored += 1  # MODIFY, REMOVE, a command its writer projected (SYNC)
                 continue
             try:
                 commands.append(Delivered(r, command_of(r)))
@@ -166,19 +186,23 @@ class Synchronizer:
         by_entity: dict[EntityKey, list[Delivered]] = defaultdict(list)
         for d in commands:
             by_entity[d.command.key].append(d)
-        try:
-            outcomes = projector.apply(d.command for d in commands)
-        except Exception as exc:  # a bug must not escape: each entity fails with it
-            from .projection import EntityOutcome
+        entities = len(by_entity)
+        with tracing.span(
+            "cqrs.project", table=table, commands=len(commands), entities=entities
+        ) as span:
+            try:
+                outcomes = projector.apply(d.command for d in commands)
+            except Exception as exc:  # a bug must not escape: each entity fails with it
+                from .projection import EntityOutcome
 
-            logger.exception("%s: projection raised", table)
-            error = UnexpectedError(f"{table}: projection raised {exc!r}", cause=exc)
-            outcomes = {
-                key: EntityOutcome(key, error=error, failed_version=min(d.version for d in recs))
-                for key, recs in by_entity.items()
-            }
-        for key, entity_records in by_entity.items():
-            self._settle(table, outcomes[key], entity_records, report)
+                logger.exception("%s: projection raised%s", table, request_suffix())
+                error = UnexpectedError(f"{table}: projection raised {exc!r}", cause=exc)
+                outcomes = {
+                    key: EntityOutcome(key, error=error, failed_version=min(r.version for r in rs))
+                    for key, rs in by_entity.items()
+                }
+            for key, entity_records in by_entity.items():
+                self._settle(table, outcomes[key], entity_records, report, span)
 
     def _settle(
         self,
@@ -186,21 +210,20 @@ class Synchronizer:
         outcome: EntityOutcome,
         entity_records: list[Delivered],
         report: BatchReport,
+        span: object = tracing.NO_SPAN,
     ) -> None:
         """Count an entity's records as applied, reported for retry, or stuck."""
         if outcome.ok:
             report.applied += len(entity_records)
+            _log_applied(table, outcome, entity_records)
             return
         assert outcome.failed_version is not None and outcome.error is not None
-        logger.error(
-            "%s %s failed at version %s: %r", table, outcome.key, outcome.failed_version,
-            outcome.error,
-        )  # fmt: skip
         report.errors.append(outcome.error)
         failed_at = outcome.failed_version
         report.applied += sum(1 for r in entity_records if r.version < failed_at)
         target = max(r.version for r in entity_records)
         verdict = self.failures(table, outcome, target) if self.failures else Verdict.RETRY
+        _log_failed(table, outcome, verdict, span)
         if verdict is Verdict.STUCK:
             report.stuck.append(outcome.key)
             return
@@ -214,10 +237,18 @@ class Synchronizer:
         """Acknowledge a record no retry can make valid, after recording it. Only when the
         record cannot be recorded now (a transient failure) is it reported for a retry."""
         logger.error(
-            "rejected stream record %s of %s: %s",
+            "rejected stream record %s of %s: %s%s",
             rejected.sequence_number,
             rejected.table,
             rejected.reason,
+            request_suffix(),
+            extra={
+                "cqrs": {
+                    "requestId": current_request_id(),
+                    "table": rejected.table,
+                    "sequenceNumber": rejected.sequence_number,
+                }
+            },
         )
         report.rejected.append(rejected)
         if self.rejections is None:
@@ -229,6 +260,48 @@ class Synchronizer:
             if is_retryable(exc) and rejected.sequence_number is not None:
                 report.failed.append(rejected.sequence_number)
                 report.errors.append(exc)
+
+
+def _finish(report: BatchReport, raw_records: list[object], started: float, span: object) -> None:
+    """Stamp the batch's lag and duration on ``report`` (and its span)."""
+    oldest = oldest_creation(raw_records)
+    report.oldest_record_age = None if oldest is None else max(time.time() - oldest, 0.0)
+    report.duration = time.perf_counter() - started
+    tracing.set_attributes(
+        span,
+        applied=report.applied,
+        failed=len(report.failed),
+        stuck=len(report.stuck),
+        rejected=len(report.rejected),
+        tables=",".join(report.tables),
+    )
+
+
+def _log_applied(table: str, outcome: EntityOutcome, records: list[Delivered]) -> None:
+    """A DEBUG line per entity applied: table, key, versions, request id."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    version = max(r.version for r in records)
+    logger.debug(
+        "%s %s / %s applied through version %d%s", table, outcome.key[0], outcome.key[1],
+        version, request_suffix(), extra=entity_fields(table, outcome.key, version),
+    )  # fmt: skip
+
+
+def _log_failed(table: str, outcome: EntityOutcome, verdict: Verdict, span: object) -> None:
+    """A WARNING line per entity that failed (ERROR when it is given up on: stuck)."""
+    version = outcome.failed_version or 0
+    levels = {Verdict.STUCK: logging.ERROR, Verdict.APPLIED: logging.INFO}
+    level = levels.get(verdict, logging.WARNING)
+    logger.log(
+        level, "%s %s / %s failed at version %d (%s)%s: %r", table, outcome.key[0],
+        outcome.key[1], version, verdict.value, request_suffix(), outcome.error,
+        extra=entity_fields(table, outcome.key, version, verdict=verdict.value),
+    )  # fmt: skip
+    tracing.add_event(
+        span, "cqrs.entity.failed", pk=outcome.key[0], sk=outcome.key[1], version=version,
+        verdict=verdict.value, error=repr(outcome.error),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

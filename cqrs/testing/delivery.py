@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from ..sync.projection import EntityKey
     from ..sync.synchronizer import BatchReport
 
-#: A planned record: ``(record, is it malformed)``.
-Planned = tuple[Any, bool]
+#: A stream record as Lambda delivers it: JSON, attribute values in DynamoDB's format.
+RecordJson = Mapping[str, Any]
+#: A planned record: ``(record, is it malformed)``; a malformed one may be any value.
+Planned = tuple[object, bool]
 
 
 Corruption = Literal[
@@ -48,7 +50,7 @@ Corruption = Literal[
 CORRUPTIONS: tuple[Corruption, ...] = get_args(Corruption)
 
 
-def corrupt(record: Mapping[str, Any], corruption: Corruption) -> Any:
+def corrupt(record: RecordJson, corruption: Corruption) -> object:
     """A malformed copy of a real stream record (``record`` is left untouched).
 
     - ``no-pk``: the new image has no ``pk``;
@@ -95,14 +97,14 @@ def corrupt(record: Mapping[str, Any], corruption: Corruption) -> Any:
     return bad
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     """An attribute value's payload without its type (``{"S": "x"}`` → ``"x"``)."""
     if isinstance(value, Mapping) and len(value) == 1:
         return next(iter(value.values()))
     return value
 
 
-def sequence_number(record: Any) -> str | None:
+def sequence_number(record: object) -> str | None:
     """A delivered record's ``dynamodb.SequenceNumber`` (``None`` if it has none)."""
     ddb = record.get("dynamodb") if isinstance(record, Mapping) else None
     seq = ddb.get("SequenceNumber") if isinstance(ddb, Mapping) else None
@@ -130,7 +132,7 @@ class DeliveryPlan:
     max_attempts: int = 20
     malformed: Sequence[tuple[int, int, Corruption]] = ()
 
-    def planned(self, records: Sequence[Mapping[str, Any]]) -> list[list[Planned]]:
+    def planned(self, records: Sequence[RecordJson]) -> list[list[Planned]]:
         """The batches this plan delivers, before retries: ``(record, is it malformed)``."""
         order = list(self.order) if self.order is not None else list(range(len(records)))
         sequence: list[Planned] = [(records[i], False) for i in order]
@@ -146,13 +148,13 @@ class DeliveryPlan:
                 batches.insert(i + 1, list(batches[i]))
         return batches
 
-    def batches(self, records: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    def batches(self, records: Sequence[RecordJson]) -> list[list[object]]:
         """The batches this plan delivers, before retries."""
         return [[r for r, _ in batch] for batch in self.planned(records)]
 
-    def malformed_records(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
+    def malformed_records(self, records: Sequence[RecordJson]) -> list[object]:
         """The distinct malformed records this plan delivers (each must be kept once)."""
-        out: list[Any] = []
+        out: list[object] = []
         for _, index, corruption in self.malformed:
             bad = corrupt(records[index], corruption)
             if bad not in out:
@@ -179,7 +181,7 @@ class DeliveryError(AssertionError):
     ``process_event`` raise or was reported failed without a transient cause."""
 
 
-def deliver(app: Cqrs, records: Sequence[Mapping[str, Any]], plan: DeliveryPlan) -> DeliveryLog:
+def deliver(app: Cqrs, records: Sequence[RecordJson], plan: DeliveryPlan) -> DeliveryLog:
     """Deliver ``records`` to ``app.process_event`` per ``plan``; return once all are applied.
 
     A batch is retried, like Lambda with ``ReportBatchItemFailures``, from the
@@ -223,7 +225,7 @@ def _deliver_batch(app: Cqrs, batch: list[Planned], max_attempts: int, log: Deli
 
 
 def _after_report(
-    report: BatchReport, pending: list[Planned], malformed: list[Any], log: DeliveryLog
+    report: BatchReport, pending: list[Planned], malformed: list[object], log: DeliveryLog
 ) -> list[Planned] | None:
     """Log one invocation's report; what Lambda redelivers next (``None``: nothing)."""
     from ..core.errors import is_retryable

@@ -39,7 +39,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.model import OperationModel
 
 from .delivery import (
     CORRUPTIONS,
@@ -173,19 +177,22 @@ def make_error(fault: Fault, call: int | None = None) -> Exception:
     if fault.kind == "timeout":
         return ReadTimeoutError(endpoint_url=f"injected://{where}")
     code, message, status = ERROR_RESPONSES[fault.kind]
-    response: Any = {
-        "Error": {
-            "Code": code,
-            "Message": f"{message.format(operation=fault.operation)} (injected: {where})",
+    return ClientError(
+        {
+            "Error": {
+                "Code": code,
+                "Message": f"{message.format(operation=fault.operation)} (injected: {where})",
+            },
+            "ResponseMetadata": {
+                "HTTPStatusCode": status,
+                "RequestId": "INJECTED",
+                "HostId": "",
+                "HTTPHeaders": {"x-amzn-requestid": "INJECTED"},
+                "RetryAttempts": 0,
+            },
         },
-        "ResponseMetadata": {
-            "HTTPStatusCode": status,
-            "RequestId": "INJECTED",
-            "HTTPHeaders": {"x-amzn-requestid": "INJECTED"},
-            "RetryAttempts": 0,
-        },
-    }
-    return ClientError(response, fault.operation)
+        fault.operation,
+    )
 
 
 #: A fault due on a call, with the call's number (as the fault counts calls).
@@ -203,7 +210,7 @@ class FaultInjector:
     count per operation.
     """
 
-    def __init__(self, client: Any, schedule: Iterable[Fault] = ()) -> None:
+    def __init__(self, client: BaseClient, schedule: Iterable[Fault] = ()) -> None:
         self._client = client
         self.schedule = list(schedule)
         self.calls: Counter[str] = Counter()
@@ -237,7 +244,9 @@ class FaultInjector:
                 after = (fault, call)
         return before, after
 
-    def _before(self, model: Any, params: Any = None, context: Any = None, **_: Any) -> None:
+    def _before(
+        self, model: OperationModel, params: object = None, context: object = None, **_: object
+    ) -> None:
         body = params.get("body", b"") if isinstance(params, Mapping) else b""
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
         with self._lock:
@@ -251,11 +260,11 @@ class FaultInjector:
 
     def _after(
         self,
-        model: Any,
-        http_response: Any = None,
-        parsed: Any = None,
-        context: Any = None,
-        **_: Any,
+        model: OperationModel,
+        http_response: object = None,
+        parsed: object = None,
+        context: object = None,
+        **_: object,
     ) -> None:
         due = context.pop(_AFTER, None) if isinstance(context, dict) else None
         if due is None:

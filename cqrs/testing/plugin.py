@@ -54,7 +54,13 @@ from .engine import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from botocore.client import BaseClient
+    from botocore.model import OperationModel
+
     from ..app import Cqrs
+    from ..core.items import Item
     from ..sync.follower import PollReport
 
 __all__ = [
@@ -124,7 +130,7 @@ def cqrs_app(cqrs_engine: Engine, cqrs_tables_dir: Path) -> Iterator[Cqrs]:
 
 
 @pytest.fixture
-def drain() -> Any:
+def drain() -> Callable[[Cqrs], PollReport]:
     """``drain(app)``: pull every new stream record through the synchronizer."""
 
     def _drain(app: Cqrs) -> PollReport:
@@ -140,7 +146,7 @@ def stream_records(app: Cqrs) -> list[dict[str, Any]]:
     return app.follower(checkpoints=MemoryCheckpoints()).read_records()
 
 
-def table_items(app: Cqrs, table: str, *, pk: str | None = None) -> list[dict[str, Any]]:
+def table_items(app: Cqrs, table: str, *, pk: str | None = None) -> list[Item]:
     """Every item of ``table`` (only partition ``pk`` if given): consistent, all pages."""
     store = app.clients.store
     if pk is None:
@@ -199,11 +205,11 @@ class RequestCounter:
     ``n.by_operation["PutItem"]``. Counts what botocore sends, before retries.
     """
 
-    def __init__(self, *clients: Any) -> None:
+    def __init__(self, *clients: BaseClient) -> None:
         self._clients = clients
         self.by_operation: Counter[str] = Counter()
 
-    def _count(self, model: Any, **_: Any) -> None:
+    def _count(self, model: OperationModel, **_: object) -> None:
         self.by_operation[model.name] += 1
 
     def __enter__(self) -> RequestCounter:
@@ -226,7 +232,7 @@ class RequestCounter:
 
 
 @contextmanager
-def counting(*clients: Any) -> Iterator[RequestCounter]:
+def counting(*clients: BaseClient) -> Iterator[RequestCounter]:
     """Context manager form of :class:`RequestCounter`."""
     with RequestCounter(*clients) as counter:
         yield counter

@@ -6,31 +6,40 @@ based on the same version exactly one wins; the other gets
 :class:`~cqrs.core.errors.VersionConflictError` and nothing is written.
 
 Requests per publish: version 0 → 1 ``PutItem``; version N → 1 ``GetItem`` of
-the base command + 1 ``PutItem``; version -1 → 1 ``GetItem`` (data version) + 1
-``BatchGetItem`` (a window of command versions from there) + 1 ``PutItem``.
-``publish_sync`` adds the projection (see :mod:`cqrs.sync.projection`).
+the base command + 1 ``PutItem``; version -1 → 1 ``GetItem`` of the data row + 1
+``PutItem`` of the version after it when the read model is caught up; when it is
+behind (the ``PutItem`` conflicts), or has no row yet, 1 ``BatchGetItem`` (a window
+of command versions) finds the latest, then 1 ``PutItem``.
+``publish_sync`` adds the projection (see :mod:`cqrs.sync.projection`) and marks its
+command ``syncMode: "SYNC"`` as MBC's ``publishSync`` does, so the synchronizer skips its
+stream record; if the projection fails, one ``UpdateItem`` removes the marker and the
+stream applies it. With :class:`~cqrs.write.retention.Retention`, the version before the
+new one gets its ``ttl``.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Generic
 
 from ..core.context import InvokeContext, Scope
 from ..core.errors import (
     CommandNotAppliedError,
+    CqrsError,
     InterfaceError,
     NotFoundError,
     SyncTimeoutError,
     VersionConflictError,
 )
 from ..core.inputs import CommandInput, CommandPartialInput
-from ..core.items import CommandItem
-from ..core.keys import check_tenant, validate_versioned_key
-from ..core.records import AttrT, Command
-from ..store import Store
+from ..core.items import SYNC_MODE, SYNC_MODE_SYNC, AttrT, CommandItem
+from ..core.keys import VERSION_LATEST, check_tenant, validate_versioned_key
+from ..core.records import Command
+from ..store import Conflict, Store
 from .log import CommandLog
 from .prepare import CommandBuilder, check_context, following
+from .retention import Retention
 from .rules import check_storable
 
 if TYPE_CHECKING:
@@ -48,10 +57,14 @@ class CommandService(Generic[AttrT]):
         tables: EntityTables,
         spec: EntitySpec[AttrT],
         projector: Projector,
+        retention: Retention | None = None,
     ) -> None:
         self.tables = tables
         self._spec = spec
         self._projector = projector
+        self._store = store
+        #: Retention of superseded versions (``None``: kept for ever).
+        self.retention = retention
         self.log = CommandLog(store, tables)
         self._builder = CommandBuilder(self.log, spec)
 
@@ -62,11 +75,11 @@ class CommandService(Generic[AttrT]):
 
         Returns the stored command, or ``None`` if it changes nothing ("not dirty").
         """
-        return self._publish(self._builder.full(input, context), project=False)
+        return self._publish_full(input, context, project=False)
 
     def publish_sync(self, input: CommandInput, context: InvokeContext) -> Command[AttrT] | None:
         """Write a full command and project it into data and history before returning."""
-        return self._publish(self._builder.full(input, context), project=True)
+        return self._publish_full(input, context, project=True)
 
     def publish_partial_update_async(
         self, input: CommandPartialInput, context: InvokeContext
@@ -87,7 +100,7 @@ class CommandService(Generic[AttrT]):
         A malformed version suffix (``@abc``) is an :class:`~cqrs.core.errors.InvalidKeyError`.
         """
         base_sk, version = validate_versioned_key(pk, sk)
-        check_context(pk, context)
+        pk = check_context(pk, context)
         base = self.log.get(pk, base_sk, version) if version else self.log.latest(pk, base_sk)
         if base is None:
             raise NotFoundError(f"no command {pk} / {sk} to duplicate")
@@ -109,7 +122,7 @@ class CommandService(Generic[AttrT]):
         A key of another tenant raises :class:`TenantMismatchError`.
         """
         base_sk, suffix = validate_versioned_key(pk, sk)
-        check_tenant(pk, context)
+        pk = check_tenant(pk, context)
         if version is not None:
             _check_stored_version(version)
         version = version if version is not None else suffix
@@ -119,14 +132,14 @@ class CommandService(Generic[AttrT]):
     def latest_version(self, pk: str, sk: str, *, context: Scope) -> int:
         """The latest accepted version of an entity (0 if none)."""
         base_sk, _ = validate_versioned_key(pk, sk)
-        check_tenant(pk, context)
+        pk = check_tenant(pk, context)
         item = self.log.latest(pk, base_sk)
         return item.version if item else 0
 
     def is_applied(self, pk: str, sk: str, version: int, *, context: Scope) -> bool:
         """True once the read model reflects ``version`` (data version ≥ version)."""
         base_sk, _ = validate_versioned_key(pk, sk)
-        check_tenant(pk, context)
+        pk = check_tenant(pk, context)
         _check_stored_version(version)
         return self.log.data_version(pk, base_sk) >= version
 
@@ -146,7 +159,7 @@ class CommandService(Generic[AttrT]):
         must be synchronizing (Lambda, ``cqrs sync --follow`` or ``cqrs dev``).
         """
         base_sk, _ = validate_versioned_key(pk, sk)
-        check_tenant(pk, context)
+        pk = check_tenant(pk, context)
         _check_stored_version(version)
         deadline = time.monotonic() + timeout
         while (applied := self.log.data_version(pk, base_sk)) < version:
@@ -161,11 +174,24 @@ class CommandService(Generic[AttrT]):
 
     # -- writing -----------------------------------------------------------------
 
+    def _publish_full(
+        self, input: CommandInput, context: InvokeContext, *, project: bool
+    ) -> Command[AttrT] | None:
+        start = None
+        if input.version == VERSION_LATEST:  # the data row first: the latest when caught up
+            guess, start = self._builder.latest_guess(input, context)
+            if guess is not None:
+                guess = _marked(guess) if project else guess
+                if self._append(guess, project=project) is None:
+                    return self._stored(guess, project=project)
+                start = guess.version  # the read model is behind: the log decides from here
+        return self._publish(self._builder.full(input, context, start=start), project=project)
+
     def _publish(self, command: CommandItem | None, *, project: bool) -> Command[AttrT] | None:
         if command is None:
             return None
-        check_storable(command)
-        if self.log.append(command) is not None:
+        command = _marked(command) if project else command
+        if self._append(command, project=project) is not None:
             actual = self.log.latest(command.pk, command.base_sk)
             raise VersionConflictError(
                 command.pk,
@@ -173,17 +199,40 @@ class CommandService(Generic[AttrT]):
                 command.version - 1,
                 actual.version if actual else None,
             )
+        return self._stored(command, project=project)
+
+    def _append(self, command: CommandItem, *, project: bool) -> Conflict | None:
+        """Append ``command``; if a ``publish_sync`` command's write fails, its reply may be
+        all that was lost: hand it to the stream (no-op when it was not stored)."""
+        wire = check_storable(command)  # refused before any request
+        try:
+            return self.log.append(command, wire)
+        except CqrsError:
+            if project:
+                self.log.hand_back(command)
+            raise
+
+    def _stored(self, command: CommandItem, *, project: bool) -> Command[AttrT]:
+        """The stored command as the service returns it, projected first if asked."""
+        if self.retention is not None:
+            self.retention.retire(self._store, self.tables.command, command)
         model = self._spec.command_model(command.to_item())
         if project:
             outcome = self._projector.apply([command])[command.key]
             if outcome.error is not None:  # stored all the same: say so, or callers republish
+                handed = self.log.hand_back(command)
                 raise CommandNotAppliedError(
                     f"command {command.pk} / {command.sk} is stored, but applying it to "
-                    f"{self.tables.data} failed (the stream will apply it): {outcome.error}",
+                    f"{self.tables.data} failed ({handed}): {outcome.error}",
                     command=model,
                     cause=outcome.error,
                 ) from outcome.error
         return model
+
+
+def _marked(command: CommandItem) -> CommandItem:
+    """``command`` marked as projected by its writer (MBC's ``syncMode: "SYNC"``)."""
+    return replace(command, extra={**command.extra, SYNC_MODE: SYNC_MODE_SYNC})
 
 
 def _check_stored_version(version: object) -> None:

@@ -16,11 +16,10 @@ from ..core.context import InvokeContext
 from ..core.errors import (
     InterfaceError,
     NotFoundError,
-    TenantMismatchError,
     VersionConflictError,
 )
 from ..core.inputs import CommandInput, CommandPartialInput
-from ..core.items import CommandItem
+from ..core.items import RETAINED, SYNC_MODE, AttrT, CommandItem
 from ..core.keys import (
     VERSION_FIRST,
     VERSION_LATEST,
@@ -29,7 +28,7 @@ from ..core.keys import (
     validate_key,
     validate_part,
 )
-from ..core.records import AttrT, now_iso
+from ..core.records import now_iso
 from .merge import deep_merge
 from .rules import check_command_key, check_custom_id, check_version, is_dirty
 
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
 _REQUIRED = frozenset(("code", "name", "type"))
 
 #: Stored attributes of a base command that never carry over to the next version.
-_NOT_CARRIED = frozenset(("cpk", "csk", "status"))
+_NOT_CARRIED = frozenset(("cpk", "csk", "status", SYNC_MODE, RETAINED))
 
 
 class CommandBuilder(Generic[AttrT]):
@@ -51,17 +50,59 @@ class CommandBuilder(Generic[AttrT]):
         self._log = log
         self._spec = spec
 
-    def full(self, input: CommandInput, context: InvokeContext) -> CommandItem | None:
-        """The command a full input makes (``None``: not dirty)."""
+    def full(
+        self, input: CommandInput, context: InvokeContext, *, start: int | None = None
+    ) -> CommandItem | None:
+        """The command a full input makes (``None``: not dirty).
+
+        ``start`` (version -1 only): a version known to exist, or 1, where the search for
+        the latest begins, when the caller has read the data row already.
+        """
+        candidate = self._candidate(input, context)
+        version = check_version(input.version)
+        if version == VERSION_FIRST:
+            return first(candidate, context)
+        if version == VERSION_LATEST:
+            base = self._log.latest_from(input.pk, input.sk, start) if start else None
+            if base is None and (start is None or start > 1):  # no hint, or a wrong one
+                base = self._log.latest(input.pk, input.sk)
+            if base is None:
+                return first(candidate, context)
+        else:
+            base = self._log.get(input.pk, input.sk, version)
+            if base is None:
+                latest = self._log.latest(input.pk, input.sk)
+                actual = latest.version if latest else None
+                raise VersionConflictError(input.pk, input.sk, version, actual)
+        return following(candidate, base, context) if is_dirty(base, candidate) else None
+
+    def latest_guess(
+        self, input: CommandInput, context: InvokeContext
+    ) -> tuple[CommandItem | None, int]:
+        """A full input based on the latest (-1), built on the data row: one consistent
+        read, right whenever the read model is caught up.
+
+        Returns ``(command, start)``: the command to try appending, ``None`` when only the
+        command log can decide (no data row: new, or not projected yet; or the input
+        changes nothing against the row, which may be behind); ``start`` is where
+        :meth:`full` searches the log from.
+        """
+        candidate = self._candidate(input, context)
+        row = self._log.data_base(input.pk, input.sk)
+        if row is None or not is_dirty(row, candidate):
+            return None, row.version if row is not None else 1
+        return following(candidate, row, context), row.version
+
+    def _candidate(self, input: CommandInput, context: InvokeContext) -> CommandItem:
+        """The input's state, validated, as a command not yet placed at a version."""
         validate_key(input.pk, input.sk)
         check_context(input.pk, context)
-        if input.tenant_code != context.tenant_code:
-            raise TenantMismatchError(input.tenant_code, context.tenant_code)
+        check_tenant(input.tenant_code, context, is_pk=False)  # compared lowercase (MBC >= 1.1)
         check_command_key(
             input.pk, input.sk, type_=input.type, tenant_code=input.tenant_code, code=input.code
         )
-        version = check_version(input.version)
-        candidate = CommandItem(
+        check_version(input.version)
+        return CommandItem(
             pk=input.pk,
             sk=input.sk,
             version=0,
@@ -76,19 +117,6 @@ class CommandBuilder(Generic[AttrT]):
             attributes=self._spec.dump_attributes(input.attributes),
             source=input.source,
         )
-        if version == VERSION_FIRST:
-            return first(candidate, context)
-        if version == VERSION_LATEST:
-            base = self._log.latest(input.pk, input.sk)
-            if base is None:
-                return first(candidate, context)
-        else:
-            base = self._log.get(input.pk, input.sk, version)
-            if base is None:
-                latest = self._log.latest(input.pk, input.sk)
-                actual = latest.version if latest else None
-                raise VersionConflictError(input.pk, input.sk, version, actual)
-        return following(candidate, base, context) if is_dirty(base, candidate) else None
 
     def partial(self, input: CommandPartialInput, context: InvokeContext) -> CommandItem | None:
         """The command a partial input makes: the patch deep-merged into its base."""
@@ -193,9 +221,10 @@ def following(candidate: CommandItem, base: CommandItem, context: InvokeContext)
     )
 
 
-def check_context(pk: str, context: InvokeContext) -> None:
-    """Publishing acts for one tenant: an :class:`InvokeContext` whose tenant owns ``pk``."""
+def check_context(pk: str, context: InvokeContext) -> str:
+    """Publishing acts for one tenant: an :class:`InvokeContext` whose tenant owns ``pk``.
+    Returns ``pk`` with its tenant lowercased (MBC >= 1.1)."""
     if not isinstance(context, InvokeContext):
         raise InterfaceError(f"publishing needs the acting tenant's InvokeContext, got {context!r}")
     validate_part("tenant code", context.tenant_code)
-    check_tenant(pk, context)
+    return check_tenant(pk, context)

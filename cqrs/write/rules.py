@@ -20,16 +20,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..core.errors import InterfaceError, InvalidKeyError, ItemTooLargeError
-from ..core.items import DIRTY_FIELDS, CommandItem, StoredValue
+from ..core.items import DIRTY_FIELDS, PROJECTED_FIELDS, CommandItem, StoredValue
 from ..core.keys import (
     KEY_SEPARATOR,
     VERSION_LATEST,
+    add_version,
     make_id,
     type_of,
     validate_key,
     validate_part,
 )
-from ..store.codec import MAX_ITEM_BYTES, item_size, to_wire, to_wire_item
+from ..store.codec import MAX_ITEM_BYTES, WireItem, item_size, to_wire, to_wire_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -69,23 +70,35 @@ def check_custom_id(pk: str, sk: str, id_: str | None) -> str:
     return expected
 
 
-def check_storable(command: CommandItem) -> None:
-    """The command, its data row and its history item all fit DynamoDB's item limit.
+def check_storable(command: CommandItem) -> WireItem:
+    """The command, its data row and its history item all fit DynamoDB's item limit;
+    returns the command in wire form, for the write.
 
-    Values are checked on the way (:class:`~cqrs.core.errors.InvalidValueError`).
+    Values are checked on the way (:class:`~cqrs.core.errors.InvalidValueError`). The
+    command is encoded once: the data row and history item are its projected attributes
+    plus ``cpk``/``csk``, so their sizes are summed from the same encoded attributes.
     """
-    for what, item in (
-        ("command", command),
-        ("its data row", command.data_row()),
-        ("its history item", command.history_item()),
+    wire = to_wire_item(command.to_item(), "command")
+    sizes = {name: item_size({name: value}) for name, value in wire.items()}
+    projected = sum(sizes.get(name, 0) for name in ("pk", *PROJECTED_FIELDS))
+    keys = _text_size("cpk", command.pk) + _text_size("csk", command.sk)
+    history_sk = add_version(command.base_sk, command.version)
+    for what, size in (
+        ("command", sum(sizes.values())),
+        ("its data row", projected + keys + _text_size("sk", command.base_sk)),
+        ("its history item", projected + keys + _text_size("sk", history_sk)),
     ):
-        size = item_size(to_wire_item(item.to_item(), "command"))
         if size > MAX_ITEM_BYTES:
             raise ItemTooLargeError(
                 f"command {command.pk} / {command.sk}: {what} would be about {size} "
                 f"bytes; DynamoDB's item limit is {MAX_ITEM_BYTES}: keep large payloads in "
                 "S3 and store a reference"
             )
+    return wire
+
+
+def _text_size(name: str, value: str) -> int:
+    return item_size({name: {"S": value}})
 
 
 def is_dirty(base: CommandItem, candidate: CommandItem) -> bool:

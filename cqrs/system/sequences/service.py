@@ -197,7 +197,7 @@ class SequenceService:
     ) -> _Counter:
         """The counter a call names, after checking its keys and the caller's tenant."""
         codes_t = _validate_keys(tenant_code, type_code, codes)
-        check_tenant(tenant_code, context, is_pk=False)
+        tenant_code = check_tenant(tenant_code, context, is_pk=False)  # lowercased, as MBC
         rotate = parse_rotate_by(rotate_by)
         issued_at = self._calendar.local(now if now is not None else self._clock())
         rotate_value = self._calendar.rotate_value(rotate, issued_at)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from ...core.context import Scope
 from ...core.errors import InvalidKeyError
-from ...core.keys import KEY_SEPARATOR, validate_part
+from ...core.keys import KEY_SEPARATOR, normalize_tenant_code, validate_part
 from .models import TASK_PK_PREFIX, TaskStatus
 from .records import TaskRecord
 from .values import JsonValue
@@ -23,6 +23,7 @@ def task_pk(tenant_code_or_pk: str) -> tuple[str, str]:
     if prefix != TASK_PK_PREFIX:
         raise InvalidKeyError(f"task pk {tenant_code_or_pk!r} must look like 'TASK#<tenant>'")
     validate_part("tenant code", tenant)
+    tenant = normalize_tenant_code(tenant)  # tenant codes are lowercase in keys, as in MBC
     return f"{TASK_PK_PREFIX}{KEY_SEPARATOR}{tenant}", tenant
 
 

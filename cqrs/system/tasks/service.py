@@ -164,7 +164,7 @@ class TaskService:
         """
         validate_part("tenant code", tenant_code)
         validate_part("task type", task_type)
-        check_tenant(tenant_code, context, is_pk=False)
+        tenant_code = check_tenant(tenant_code, context, is_pk=False)  # lowercased, as MBC
         attempts = self.default_max_attempts if max_attempts is None else max_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             raise InterfaceError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
