@@ -18,12 +18,12 @@ that the framework does not model ride along in ``extra`` on commands.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar
 
-from .errors import InvalidEventError
+from .errors import CqrsError, InvalidEventError
 from .keys import add_version, remove_version, split_version
 
 if TYPE_CHECKING:
@@ -47,6 +47,26 @@ Item = dict[str, Any]
 Attributes = dict[str, StoredValue]
 #: The type of an entity's attributes in typed records: its pydantic model, else a dict.
 AttrT = TypeVar("AttrT")
+
+
+_R = TypeVar("_R")
+_M = TypeVar("_M", bound=Mapping[str, object])
+
+
+def read_record(
+    item: _M,
+    build: Callable[[_M], _R],
+    error: type[CqrsError],
+    what: str,
+) -> _R:
+    """``build(item)``, a stored item's record; an attribute missing or of the wrong type
+    raises ``error`` naming the item (``what``, pk and sk), the cause kept."""
+    try:
+        return build(item)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise error(
+            f"{what} {item.get('pk')!r} / {item.get('sk')!r} is malformed: {exc!r}", cause=exc
+        ) from exc
 
 
 def stored_int(value: StoredValue) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ...core.errors import InvalidSequenceItemError
+from ...core.items import read_record
 from ...store import Item, Update
 from .models import RotateBy
 
@@ -83,13 +84,7 @@ class CounterItem:
         Raises :class:`~cqrs.core.errors.InvalidSequenceItemError` if an attribute is
         missing or of the wrong type.
         """
-        try:
-            return _record(item)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidSequenceItemError(
-                f"counter item {item.get(Attr.PK)!r} / {item.get(Attr.SK)!r} is malformed: {exc!r}",
-                cause=exc,
-            ) from exc
+        return read_record(item, _record, InvalidSequenceItemError, "counter item")
 
     def to_item(self) -> Item:
         """The item as stored (absent attributes left out)."""

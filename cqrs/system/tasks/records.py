@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ...core.errors import InvalidTaskItemError
+from ...core.items import read_record
 from ...core.keys import KEY_SEPARATOR
 from ...store import Item
 from .models import DEFAULT_MAX_ATTEMPTS, TASK_PK_PREFIX, TaskStatus
@@ -146,13 +147,7 @@ class TaskRecord:
         Raises :class:`~cqrs.core.errors.InvalidTaskItemError` if an attribute a task
         needs is missing or of the wrong type, or the status is unknown.
         """
-        try:
-            return _record(item)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidTaskItemError(
-                f"task item {item.get(Attr.PK)!r} / {item.get(Attr.SK)!r} is malformed: {exc!r}",
-                cause=exc,
-            ) from exc
+        return read_record(item, _record, InvalidTaskItemError, "task item")
 
     def to_item(self) -> Item:
         """The item as stored, absent attributes left out (as a put leaves out ``None``:
