@@ -38,10 +38,11 @@ class Config:
     versions: tuple[int, ...]
     sizes: tuple[int, ...]
     import_repeat: int  # 7.
+    large_entities: int  # 8. entities per size and placement
 
 
-FULL = Config(100, 3, 100, 3, 25, 100, 3, 100, 20, (1, 100, 1000), (1_000, 100_000), 7)
-QUICK = Config(25, 3, 100, 1, 25, 30, 1, 30, 8, (1, 100, 1000), (1_000, 10_000), 3)
+FULL = Config(100, 3, 100, 3, 25, 100, 3, 100, 20, (1, 100, 1000), (1_000, 100_000), 7, 20)
+QUICK = Config(25, 3, 100, 1, 25, 30, 1, 30, 8, (1, 100, 1000), (1_000, 10_000), 3, 5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +69,7 @@ def run_all(config: Config, quick: bool) -> list[Section]:
     """Every benchmark, in order."""
     from cqrs.deploy.resources import HandlerSettings
 
-    from . import batching, growth, imports, lag, requests, throughput
+    from . import batching, growth, imports, lag, large, requests, throughput
 
     mapping = HandlerSettings()  # the template's defaults
     batch, factor = mapping.batch_size, mapping.parallelization_factor
@@ -88,11 +89,15 @@ def run_all(config: Config, quick: bool) -> list[Section]:
                                            scaled)),
     ]  # fmt: skip
     sections = []
+    total = len(steps) + 2
     with embedded_engine():
         for i, (name, step) in enumerate(steps, 1):
-            sections.append(_timed(f"[{i}/{len(steps) + 1}] {name}", step))
-    last = f"[{len(steps) + 1}/{len(steps) + 1}] import time"
-    sections.append(_timed(last, lambda: imports.run(config.import_repeat)))
+            sections.append(_timed(f"[{i}/{total}] {name}", step))
+    imports_step = f"[{total - 1}/{total}] import time"
+    sections.append(_timed(imports_step, lambda: imports.run(config.import_repeat)))
+    with embedded_engine():
+        large_step = f"[{total}/{total}] large attributes"
+        sections.append(_timed(large_step, lambda: large.run(config.large_entities)))
     return sections
 
 

@@ -57,11 +57,18 @@ def embedded_engine() -> Iterator[None]:
         yield
 
 
-def new_app(tag: str, *, handlers: Sequence[object] = (), sns_topic_arn: str | None = None) -> Cqrs:
+def new_app(
+    tag: str,
+    *,
+    handlers: Sequence[object] = (),
+    sns_topic_arn: str | None = None,
+    **settings_: Any,
+) -> Cqrs:
     """A migrated app on the active engine, with fresh tables (prefix ``b-<tag>-<random>-``).
 
     ``handlers``: custom projections (``DataSyncHandler`` instances) of the ``order``
-    entity; ``sns_topic_arn``: where notifications go (``CQRS_SNS_TOPIC_ARN``).
+    entity; ``sns_topic_arn``: where notifications go (``CQRS_SNS_TOPIC_ARN``); other
+    keywords are more settings (``s3_bucket``, say).
     """
     from cqrs import Cqrs, Settings
     from cqrs.store.clients import make_clients
@@ -72,6 +79,7 @@ def new_app(tag: str, *, handlers: Sequence[object] = (), sns_topic_arn: str | N
         table_prefix=f"b-{tag}-{uuid.uuid4().hex[:6]}-",
         tables_dir=TABLES,
         sns_topic_arn=sns_topic_arn,
+        **settings_,
     )
     app = Cqrs(settings, clients=make_clients(settings))
     if handlers:

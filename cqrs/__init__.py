@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "ItemCollectionFullError": "core.errors",
     "ItemTooLargeError": "core.errors",
     "MissingCommandError": "core.errors",
+    "MissingAttributesObjectError": "core.errors",
     "MissingContextError": "core.errors",
     "NetworkError": "core.errors",
     "NoTaskHandlerError": "core.errors",
@@ -73,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "CommandPartialInput": "core.inputs",
     "CommandItem": "core.items",
     "DataItem": "core.items",
+    "AttributesRef": "core.large",
     "VERSION_FIRST": "core.keys",
     "VERSION_LATEST": "core.keys",
     "Command": "core.records",
@@ -103,6 +105,7 @@ _EXPORTS: dict[str, str] = {
     "TableDefinition": "schema.definitions",
     "TableChange": "schema.provision",
     "Clients": "store.clients",
+    "AttributeObjects": "store.objects",
     "Condition": "store.expressions",
     "Placeholders": "store.expressions",
     "Update": "store.expressions",
@@ -176,6 +179,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X`: an explicit re
     from .core.errors import InvalidValueError as InvalidValueError
     from .core.errors import ItemCollectionFullError as ItemCollectionFullError
     from .core.errors import ItemTooLargeError as ItemTooLargeError
+    from .core.errors import MissingAttributesObjectError as MissingAttributesObjectError
     from .core.errors import MissingCommandError as MissingCommandError
     from .core.errors import MissingContextError as MissingContextError
     from .core.errors import NetworkError as NetworkError
@@ -207,6 +211,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X`: an explicit re
     from .core.items import DataItem as DataItem
     from .core.keys import VERSION_FIRST as VERSION_FIRST
     from .core.keys import VERSION_LATEST as VERSION_LATEST
+    from .core.large import AttributesRef as AttributesRef
     from .core.records import Command as Command
     from .core.records import DataRecord as DataRecord
     from .core.records import HistoryRecord as HistoryRecord
@@ -239,6 +244,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (`X as X`: an explicit re
     from .store.expressions import Placeholders as Placeholders
     from .store.expressions import Update as Update
     from .store.gateway import Store as Store
+    from .store.objects import AttributeObjects as AttributeObjects
     from .store.results import CancellationReason as CancellationReason
     from .store.results import Cancelled as Cancelled
     from .store.results import Conflict as Conflict

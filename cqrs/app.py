@@ -22,7 +22,7 @@ from .core.items import AttrT
 from .core.settings import Settings
 from .core.spec import EntitySpec, HandlerSpec
 from .schema.definitions import EntityTables, Schema
-from .store.clients import Clients, make_clients
+from .store.clients import Clients, make_clients, with_objects
 from .sync.projection import CommandStatus, Projector
 from .sync.synchronizer import BatchReport, BatchResponse, Synchronizer
 
@@ -95,7 +95,9 @@ class Cqrs:
     ) -> None:
         self.settings = settings or Settings()
         self.schema = Schema.load(self.settings.tables_dir, self.settings.table_prefix)
-        self.clients = clients or make_clients(self.settings)
+        self.clients = (
+            with_objects(clients, self.settings) if clients else make_clients(self.settings)
+        )
         self._specs: dict[str, EntitySpec[Any]] = {}
         self._entities: dict[str, EntityServices[Any]] = {}
         self._modules = tuple(modules)

@@ -54,6 +54,7 @@ SLOW: dict[str, frozenset[str]] = {
         {
             "test_dev_command_stops_cleanly_on_sigint",  # a fresh interpreter
             "test_dev_serves_migrates_and_syncs",  # a server and a follower per test
+            "test_dev_creates_the_bucket_of_large_attributes",  # the same
         }
     ),
     "test_cli_edges.py": frozenset({"test_embedded_app_is_refused"}),  # a fresh interpreter

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import batching, engine, requests
+from bench import batching, engine, large, requests
 from bench.report import Section
 
 pytestmark = pytest.mark.slow
@@ -65,3 +65,13 @@ def test_batch_sizes_and_parallelization() -> None:
     col = parallel.headers.index("failed cond. writes/cmd")
     first = parallel.rows[0]
     assert (first[0], first[1], first[col]) == ("1 (template default)", "no", "0.00")
+
+
+def test_large_attributes_inline_and_in_s3() -> None:
+    rows = {(r[0], r[1], r[2]): r for r in large.run(entities=1).rows}
+    s3 = "S3 over 102,400 B"
+    # inline, 150 KB: command, data row, its code-index entry, history item: 147 WCU each
+    assert rows[("150 KB", "inline", "create")][4] == "588.0"
+    assert rows[("150 KB", s3, "create")][4:] == ["4.0", "0.0", "PutObject 1.00"]
+    assert rows[("150 KB", s3, "read (data.get)")][5:] == ["0.5", "GetObject 1.00"]
+    assert rows[("50 KB", s3, "create")][6] == "—"  # under the limit: inline

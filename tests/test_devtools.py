@@ -130,6 +130,36 @@ def test_dev_serves_migrates_and_syncs(dev: tuple[DevThread, int], cqrs_tables_d
     assert "create-table devtest-order-command" in banner
 
 
+def test_dev_creates_the_bucket_of_large_attributes(cqrs_tables_dir: Path) -> None:
+    """With ``CQRS_S3_BUCKET``, ``cqrs dev`` creates the bucket on its engine (S3 at the
+    same endpoint, path-style), so large attributes work locally as on AWS."""
+    settings = Settings(
+        tables_dir=cqrs_tables_dir, table_prefix="devlarge-", s3_bucket="dev-large",
+        attribute_limit_size=100,
+    )  # fmt: skip
+    runner = DevThread(settings, free_port())
+    try:
+        endpoint = runner.endpoint()
+        service = Cqrs(settings.replace(endpoint_url=endpoint))
+        orders = service.entity("order")
+        orders.commands.publish_async(order("L-1", note="n" * 500), CTX)
+        row = None
+        deadline = time.monotonic() + BOUND
+        while row is None and time.monotonic() < deadline:
+            row = orders.data.get("ORDER#acme", "ORDER#L-1", consistent=True, context=SYSTEM)
+            time.sleep(0.05 if row is None else 0)
+        assert row is not None and row.attributes == {"note": "n" * 500}
+        stored = service.clients.store.get(
+            orders.tables.data, {"pk": "ORDER#acme", "sk": "ORDER#L-1"}
+        )
+        assert stored is not None and stored["attributes"].startswith("s3://dev-large/ddb/")
+    finally:
+        runner.close()
+    assert runner.error is None
+    banner = runner.out.getvalue()
+    assert "created S3 bucket dev-large" in banner and "export CQRS_S3_BUCKET=dev-large" in banner
+
+
 def _left_queued_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()

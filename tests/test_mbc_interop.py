@@ -6,7 +6,9 @@ same engine as the test: MBC's ``CommandService`` writes commands into our comma
 our synchronizer projects them from the real stream records (``app.sync()``), and MBC's
 own projection (its data-sync state machine's steps, run through its
 ``CommandEventHandler``) projects the same stream records into a second set of tables.
-The two read models must be equal.
+The two read models must be equal. Large attributes go through one bucket on the
+moto server: MBC's ``S3Service`` keeps them there as ours does, and each side reads
+what the other wrote.
 
 Skipped when ``node`` or ``tests/interop/node_modules`` is missing, unless
 ``CQRS_MBC_INTEROP=required`` (``.ci/run`` sets it) or ``CI=true``: then it fails.
@@ -27,6 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ import pytest
 
 from cqrs import SYSTEM, CommandInput, Cqrs, InvokeContext, VersionConflictError
 from cqrs.store.codec import from_wire_item, to_wire_item
-from cqrs.testing import counting, stream_records
+from cqrs.testing import counting, stream_records, table_items
 from cqrs.testing.engine import TEST_ENV, migrate_fresh, shared_engine
 
 pytestmark = pytest.mark.engine
@@ -46,6 +49,9 @@ PK, SK = "ORDER#acme", "ORDER#x"
 ALICE = {"id": "alice", "ip": "10.0.0.1", "tenant": "acme", "requestId": "req-alice"}
 BOB = {"id": "bob", "ip": "10.0.0.2", "tenant": "acme", "requestId": "req-bob"}
 CAROL = {"id": "carol", "ip": "10.0.0.3", "tenant": "acme", "requestId": "req-carol"}
+#: MBC's S3_BUCKET_NAME and ATTRIBUTE_LIMIT_SIZE, and our CQRS_S3_BUCKET and
+#: CQRS_ATTRIBUTE_LIMIT_SIZE in the large-attributes test: one bucket for both sides.
+BUCKET, LIMIT = f"interop-{uuid.uuid4().hex[:12]}", 2_000
 US = InvokeContext(tenant_code="acme", user_id="us", source_ip="192.0.2.1", request_id="req-us")
 
 
@@ -70,6 +76,9 @@ class Mbc:
             **os.environ,
             **TEST_ENV,
             "DYNAMODB_ENDPOINT": endpoint,
+            "S3_ENDPOINT": endpoint,  # moto's server serves S3 too
+            "S3_BUCKET_NAME": BUCKET,
+            "ATTRIBUTE_LIMIT_SIZE": str(LIMIT),
             # MBC writes local time with its offset (toISOStringWithTimezone): not UTC here,
             # so an offset other than +00:00 reaches our reader.
             "TZ": "Asia/Tokyo",
@@ -362,6 +371,69 @@ def assert_history_is_the_data_row(app: Cqrs, through: int) -> None:
     history = {k[1]: v for k, v in rows(app, "history").items()}
     assert rows(app, "data") == {(PK, SK): data_row_at(through)}
     assert history == {f"{SK}@{v}": data_row_at(v) | {"sk": f"{SK}@{v}"} for v in (1, 2, 3)}
+
+
+# -- large attributes: one bucket for both sides ------------------------------------------
+# MBC's DynamoDbService (its S3Service at the moto server) keeps attributes over
+# ATTRIBUTE_LIMIT_SIZE in S3 and stores the pointer; ours does the same over
+# CQRS_ATTRIBUTE_LIMIT_SIZE. Each side reads what the other wrote.
+
+LARGE = {"amount": 100, "lines": [{"sku": "A", "qty": 1}], "memo": "m" * 3_000}
+
+
+def with_bucket(app: Cqrs) -> Cqrs:
+    """``app`` keeping attributes over :data:`LIMIT` bytes in MBC's bucket."""
+    settings = app.settings.replace(s3_bucket=BUCKET, attribute_limit_size=LIMIT)
+    large = Cqrs(settings, clients=replace(app.clients, objects=None))
+    s3 = large.clients.store.objects.client
+    if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": settings.region}
+        )
+    return large
+
+
+def resolved(app: Cqrs, items: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    return {key: app.clients.store.objects.resolve(item) for key, item in items.items()}
+
+
+@pytest.mark.slow  # a Node process
+def test_large_attributes_cross_both_sides(mbc: Mbc, apps: tuple[Cqrs, Cqrs]) -> None:
+    ours, theirs = (with_bucket(app) for app in apps)
+    tables = ours.entity("order").tables
+
+    # MBC writes a large command into our table; our sync projects it, pointer and all.
+    assert publish(mbc, ours, ALICE, **order(version=0, attributes=LARGE))["ok"]
+    (command,) = table_items(ours, tables.command)
+    assert command["attributes"].startswith(f"s3://{BUCKET}/ddb/{tables.command}/{PK}/{SK}@1/")
+    ours.sync()
+    assert rows(ours, "data")[(PK, SK)]["attributes"] == command["attributes"]
+    got = ours.entity("order").data.get(PK, SK, context=SYSTEM)
+    assert got is not None and got.attributes == LARGE
+
+    # MBC's own projection keeps a copy under its data table: resolved, the rows agree.
+    project_with_mbc(mbc, ours, theirs)
+    theirs_row = rows(theirs, "data")[(PK, SK)]
+    their_table = theirs.entity("order").tables.data
+    assert theirs_row["attributes"].startswith(f"s3://{BUCKET}/ddb/{their_table}/")
+    assert resolved(ours, rows(ours, "data")) == resolved(ours, rows(theirs, "data"))
+
+    # We write v2 (large, through our API); MBC's partial update reads it and merges.
+    ours_v2 = CommandInput(
+        pk=PK, sk=SK, code="x", name="ours", tenant_code="acme", type="ORDER", version=1,
+        attributes={**LARGE, "amount": 200},
+    )  # fmt: skip
+    assert ours.entity("order").commands.publish_async(ours_v2, US) is not None
+    ours.sync()
+    patch = {"version": 2, "attributes": {"note": "from MBC"}}
+    answer = publish(mbc, ours, BOB, partial=True, **patch)
+    assert answer["ok"], answer
+    ours.sync()
+    latest = ours.entity("order").data.get(PK, SK, context=SYSTEM)
+    assert latest is not None and latest.version == 3
+    assert latest.attributes == {**LARGE, "amount": 200, "note": "from MBC"}
+    history = ours.entity("order").history.list(PK, SK, context=SYSTEM)
+    assert [h.attributes["amount"] for h in history] == [100, 200, 200]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
-"""The storage gateway is the only code in ``cqrs`` that calls a DynamoDB client.
+"""The storage gateway is the only code in ``cqrs`` that calls a DynamoDB (or S3) client.
 
-Two checks: a static one over every module (a client method called on something
-that looks like a client), and a dynamic one that runs every service once and
-asserts, from botocore's own ``before-call`` hook, that the innermost ``cqrs``
-frame of every DynamoDB and DynamoDB Streams request is in ``cqrs/store/``.
+Two checks: a static one over every module (a DynamoDB, DynamoDB Streams or S3 client
+method called on something that looks like a client), and a dynamic one that runs every
+service once and asserts, from botocore's own ``before-call`` hook, that the innermost
+``cqrs`` frame of every DynamoDB and DynamoDB Streams request is in ``cqrs/store/``.
 """
 
 from __future__ import annotations
@@ -26,15 +26,16 @@ CTX = InvokeContext(tenant_code="acme", user_id="alice")
 
 
 def client_operations() -> set[str]:
-    """Every method name of the DynamoDB and DynamoDB Streams clients."""
+    """Every method name of the DynamoDB, DynamoDB Streams and S3 clients (S3: where large
+    attributes are kept, :mod:`cqrs.store.objects`)."""
     names = {"get_paginator", "get_waiter"}
-    for service in ("dynamodb", "dynamodbstreams"):
+    for service in ("dynamodb", "dynamodbstreams", "s3"):
         client = boto3.client(service, region_name="ap-northeast-1")
         names |= {xform_name(op) for op in client.meta.service_model.operation_names}
     return names
 
 
-CLIENTISH = {"client", "_client", "dynamodb", "_dynamodb", "streams", "_streams", "ddb"}
+CLIENTISH = {"client", "_client", "dynamodb", "_dynamodb", "streams", "_streams", "ddb", "s3"}
 
 
 def _receiver(node: ast.expr) -> str | None:

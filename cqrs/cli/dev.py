@@ -115,6 +115,8 @@ def run_dev(
     try:
         app = app_factory(endpoint) if app_factory else _app_on(settings, endpoint)
         app.migrate(echo=lambda line: print(f"  {line}", file=stream))
+        if app.clients.store.objects.ensure_bucket(app.settings.region):
+            print(f"  created S3 bucket {app.settings.s3_bucket} (large attributes)", file=stream)
         banner = dev_banner(app, endpoint, interval, user_app=app_factory is not None)
         print(banner, file=stream, flush=True)
         if ready is not None:
@@ -173,6 +175,11 @@ def dev_banner(app: Cqrs, endpoint: str, interval: float, *, user_app: bool = Tr
             f"  export CQRS_ENDPOINT_URL={endpoint}",
             f"  export CQRS_TABLE_PREFIX={prefix}",
             f"  export AWS_REGION={s.region}",
+            *(
+                [f"  export CQRS_S3_BUCKET={s.s3_bucket}  # S3 at the same endpoint"]
+                if s.s3_bucket
+                else []
+            ),
             "  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local  # any values work",
             "",
             f"Inspect an entity: cqrs show <entity> <pk> <sk> --endpoint-url {endpoint}"

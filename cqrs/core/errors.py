@@ -216,6 +216,11 @@ class ItemCollectionFullError(PermanentError):
     """An item collection (one partition key with a local index) reached 10 GB."""
 
 
+class MissingAttributesObjectError(PermanentError):
+    """The S3 object (or bucket) an item's ``attributes`` point to is gone
+    (``NoSuchKey``, ``NoSuchBucket``): restore it, or repoint the item."""
+
+
 class MissingCommandError(PermanentError):
     """A version needed to fill a gap is not in the command table (expired by TTL?)."""
 

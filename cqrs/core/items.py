@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar
 
 from .errors import CqrsError, InvalidEventError
 from .keys import add_version, remove_version, split_version
+from .large import AttributesRef
 
 if TYPE_CHECKING:
     #: A value DynamoDB stores, as Python holds it: what the codec decodes (numbers as
@@ -161,7 +162,9 @@ class _Stored:
     is_deleted: bool | None = None
     seq: int | float | None = None
     ttl: int | float | None = None
-    attributes: Attributes | None = None
+    #: The map, or where it is kept when large (:mod:`cqrs.core.large`): a pointer read
+    #: from a stream image or a projection's read stays one, and is written back as is.
+    attributes: Attributes | AttributesRef | None = None
     request_id: str | None = None
     created_at: str | None = None
     created_by: str | None = None
@@ -173,7 +176,7 @@ class _Stored:
     _TYPES: ClassVar[dict[str, tuple[builtins.type, ...]]] = {
         "pk": (str,), "sk": (str,), "version": (int,), "id": (str,), "code": (str,),
         "name": (str,), "tenant_code": (str,), "type": (str,), "is_deleted": (bool,),
-        "seq": (int, float), "ttl": (int, float), "attributes": (dict,),
+        "seq": (int, float), "ttl": (int, float), "attributes": (dict, AttributesRef),
         "request_id": (str,), "source": (str,), "cpk": (str,), "csk": (str,),
         "created_at": (str,), "created_by": (str,), "created_ip": (str,),
         "updated_at": (str,), "updated_by": (str,), "updated_ip": (str,),
@@ -192,9 +195,11 @@ class _Stored:
         # The constructor's keyword arguments, each checked against ``_TYPES`` below.
         values: dict[str, Any] = {}
         for python, stored in names.items():
-            value = item.get(stored)
+            value: StoredValue | AttributesRef = item.get(stored)
             if value is None:
                 continue
+            if python == "attributes" and isinstance(value, str):
+                value = AttributesRef.parse(value)  # MBC's S3 pointer, else InvalidEventError
             kinds = _Stored._TYPES.get(python, (object,))
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 wanted = " or ".join(k.__name__ for k in kinds)
@@ -216,7 +221,7 @@ class _Stored:
         for python, stored in type(self).stored_names().items():
             value = getattr(self, python)
             if value is not None:
-                out[stored] = value
+                out[stored] = value.uri if isinstance(value, AttributesRef) else value
         extra = getattr(self, "extra", None)
         if extra:
             out = {**extra, **out}
@@ -225,7 +230,8 @@ class _Stored:
     def get(self, stored_name: str) -> StoredValue:
         """A field by its stored (camelCase) name, ``None`` when absent."""
         python = _STORED_TO_PYTHON.get(stored_name)
-        return getattr(self, python) if python is not None else None
+        value = getattr(self, python) if python is not None else None
+        return value.uri if isinstance(value, AttributesRef) else value
 
     @property
     def base_sk(self) -> str:

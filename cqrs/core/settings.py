@@ -10,6 +10,7 @@ pydantic and pydantic-settings were the largest imports. A bad value is an
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import ClassVar, Self
 from urllib.parse import urlsplit
 
 from .errors import InvalidSettingsError
+from .large import DEFAULT_ATTRIBUTE_LIMIT
 
 #: ``CQRS_ENDPOINT_URL`` value that selects the in-process moto engine.
 EMBEDDED = "embedded"
@@ -44,6 +46,11 @@ class Settings:
       for every command table and whether MBC's ``MASTER#<tenant>`` / ``TTL#<table>`` rows
       of ``<prefix>master-data`` override it; unset: kept for ever
       (:mod:`cqrs.write.retention`).
+    - ``s3_bucket`` (``CQRS_S3_BUCKET``): where ``attributes`` over
+      ``attribute_limit_size`` (``CQRS_ATTRIBUTE_LIMIT_SIZE``, bytes of JSON, default
+      102400) are kept, as MBC keeps them; unset: none are (:mod:`cqrs.store.objects`).
+      ``s3_endpoint_url`` (``CQRS_S3_ENDPOINT_URL``): S3's endpoint when not AWS's,
+      default ``endpoint_url``.
     """
 
     #: The prefix of every field's variable (the region reads :data:`REGION_VARIABLES`).
@@ -61,6 +68,9 @@ class Settings:
     sync_max_attempts: int = 5
     command_ttl_days: float | None = None
     command_ttl_master_data: bool = False
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    attribute_limit_size: int = DEFAULT_ATTRIBUTE_LIMIT
 
     def __init__(self, **values: object) -> None:
         """Keyword arguments (field names, or ``AWS_REGION``/``AWS_DEFAULT_REGION`` for the
@@ -171,6 +181,18 @@ def _positive_days(value: object) -> float | None:
     return days
 
 
+def _bucket(value: object) -> str | None:
+    text = _optional_text(value)
+    if text and not _BUCKET.fullmatch(text):
+        raise ValueError(
+            f"must be an S3 bucket name (3-63 lowercase letters, digits, dots and "
+            f"hyphens), got {text!r}"
+        )
+    return text or None
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
 _TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}
 
 
@@ -196,4 +218,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "sync_max_attempts": _int_from(1),
     "command_ttl_days": _positive_days,
     "command_ttl_master_data": _flag,
+    "s3_bucket": _bucket,
+    "s3_endpoint_url": _endpoint,
+    "attribute_limit_size": _int_from(1),
 }

@@ -20,6 +20,7 @@ import typer
 from ..cli.errors import OK, report_error
 from ..cli.options import Prefix, TablesDir
 from ..core.errors import CqrsError
+from .objects import AttributesBucket
 from .package import DEFAULT_PLATFORM, DEFAULT_PYTHON_VERSION
 from .resources import HandlerSettings
 from .sweep import DEFAULT_SCHEDULE
@@ -135,6 +136,15 @@ SweepTenant = Annotated[
         metavar="TENANT",
     ),
 ]
+AttributesBucketName = Annotated[
+    str | None,
+    _operations(
+        "an existing S3 bucket for large attributes (an MBC service's, say), instead of a "
+        "new one; 'none' for no bucket (attributes then stay in DynamoDB)",
+        "--attributes-bucket",
+        metavar="NAME",
+    ),
+]
 HttpHandler = Annotated[
     str | None,
     typer.Option(
@@ -189,15 +199,16 @@ def template(
     notifications: Notifications = True,
     sweep_schedule: SweepSchedule = DEFAULT_SCHEDULE,
     sweep_tenant: SweepTenant = None,
+    attributes_bucket: AttributesBucketName = None,
     http: HttpHandler = None,
     jwt_issuer: JwtIssuer = None,
     jwt_audience: JwtAudience = None,
 ) -> int:
     """Print the AWS SAM template for the tables and the stream handler.
 
-    Every table of tables/cqrs.json, the stream handler Lambda, its event source
-    mappings, dead-letter queue and least-privilege IAM policy; the notification
-    topic, the scheduled task sweep and, with --http, an HTTP API.
+    Every table of tables/cqrs.json, the stream handler Lambda, its event source mappings,
+    dead-letter queue and least-privilege IAM policy; the notification topic, the bucket of
+    large attributes, the scheduled task sweep and, with --http, an HTTP API.
     """
     from ..core.settings import Settings
     from ..schema.definitions import Schema
@@ -205,10 +216,8 @@ def template(
 
     try:
         settings = Settings()
-        schema = Schema.load(
-            tables_dir or settings.tables_dir,
-            prefix if prefix is not None else settings.table_prefix,
-        )
+        prefix = prefix if prefix is not None else settings.table_prefix
+        schema = Schema.load(tables_dir or settings.tables_dir, prefix)
         rendered = render_template(
             schema, function_name=function_name, runtime=runtime, architecture=architecture,
             code_uri=code_uri,
@@ -221,11 +230,19 @@ def template(
             sync_max_attempts=sync_max_attempts, notifications=notifications,
             sweep_schedule=sweep_schedule or None, sweep_tenants=sweep_tenant or (),
             http=_http_api(http, jwt_issuer, jwt_audience),
+            attributes_bucket=_bucket(attributes_bucket),
         )  # fmt: skip
         text = dump_template(rendered, _template_format(fmt, out))
     except CqrsError as exc:
         return report_error(exc)
     return _write(text, out, f"{len(schema.definitions())} tables")
+
+
+def _bucket(name: str | None) -> AttributesBucket | None:
+    """``--attributes-bucket``: unset, a new bucket; ``none``, no bucket; else that one."""
+    if name is None:
+        return AttributesBucket()
+    return None if name.lower() == "none" else AttributesBucket(existing=name)
 
 
 def _write(text: str, out: Path | None, what: str) -> int:

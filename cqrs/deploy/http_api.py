@@ -105,14 +105,16 @@ def http_resources(
     function: Mapping[str, Any],
     variables: Mapping[str, Any],
     log_retention_days: int,
+    statements: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The API, the function and its log group. ``function`` holds the stream handler's
-    ``Runtime``, ``CodeUri`` and ``Architectures``; ``variables`` its app settings."""
+    ``Runtime``, ``CodeUri`` and ``Architectures``; ``variables`` its app settings;
+    ``statements`` access beyond the tables (the bucket of large attributes)."""
     authorizer = {
         "IdentitySource": "$request.header.Authorization",
         "JwtConfiguration": {"issuer": http.jwt_issuer, "audience": list(http.jwt_audience)},
     }
-    statements = table_statements(tables, HTTP_TABLE_ACTIONS)
+    statements = [*table_statements(tables, HTTP_TABLE_ACTIONS), *statements]
     return {
         http.api: {
             "Type": "AWS::Serverless::HttpApi",

@@ -19,6 +19,9 @@
 - the scheduled task sweep (:mod:`.sweep`): a function run by an EventBridge
   schedule that repairs stuck tasks of every tenant (``sweep_schedule=None`` leaves
   it out);
+- the S3 bucket of large attributes (:mod:`.objects`), set as ``CQRS_S3_BUCKET`` of the
+  functions that touch entities, with access to its ``ddb/`` objects only (or an existing
+  bucket, such as an MBC service's; ``attributes_bucket=None`` leaves it out);
 - only when asked for (``http=HttpApi(...)``), an HTTP service: an API Gateway HTTP API
   with a JWT authorizer in front of an ASGI app served through Mangum (:mod:`.http_api`).
 
@@ -43,6 +46,7 @@ from ..core.keys import validate_part
 from ..schema.definitions import Schema, TableDefinition
 from .http_api import HttpApi, http_outputs, http_resources
 from .iam import STREAM_ACTIONS, TABLE_ACTIONS, policy_statements, sweep_statements
+from .objects import AttributesBucket
 from .package import PACKAGED_TABLES_DIR
 from .resources import (
     CONSUMED_STREAMS,
@@ -93,6 +97,8 @@ _SCHEDULE = re.compile(
 )
 #: The sweep function's timeout: room to sweep many tenants, less than a schedule period.
 SWEEP_TIMEOUT = 600
+#: The template's bucket of large attributes unless told otherwise: a new one.
+DEFAULT_BUCKET = AttributesBucket()
 
 TemplateFormat = Literal["json", "yaml"]
 
@@ -119,6 +125,7 @@ def render_template(
     sweep_schedule: str | None = DEFAULT_SCHEDULE,
     sweep_tenants: Sequence[str] = (),
     http: HttpApi | None = None,
+    attributes_bucket: AttributesBucket | None = DEFAULT_BUCKET,
 ) -> dict[str, Any]:
     """Return the SAM template (a JSON-ready dict) deploying ``schema``.
 
@@ -130,11 +137,12 @@ def render_template(
     handler's ``CQRS_SNS_TOPIC_ARN``); ``sweep_schedule`` (an EventBridge ``rate(...)`` or
     ``cron(...)`` expression; ``None`` or ``""``: no sweep) runs the task sweep, over
     ``sweep_tenants`` if given, else over every tenant with an unfinished task. ``http``
-    adds an HTTP API with a JWT authorizer and its function (:class:`.http_api.HttpApi`). Raises
+    adds an HTTP API (:class:`.http_api.HttpApi`); ``attributes_bucket`` (:mod:`.objects`)
+    holds large attributes (default: a new bucket; ``None``: none). Raises
     :class:`~cqrs.core.errors.ConfigurationError` on invalid settings, a schema whose
     consumed tables have no stream, or entity names that map to the same logical ID.
     """
-    function = _Function(function_name, runtime, architecture, code_uri, app)
+    function = _Function(function_name, runtime, architecture, code_uri, app, attributes_bucket)
     function.check()
     sweep = _Sweep.of(sweep_schedule, sweep_tenants)
     settings = HandlerSettings(
@@ -151,12 +159,9 @@ def render_template(
         _add_http(resources, http, schema, function, settings)
         out.update(http_outputs(http))
     return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Transform": SAM_TRANSFORM,
-        "Description": _description(schema),
-        "Resources": resources,
-        "Outputs": out,
-    }
+        "AWSTemplateFormatVersion": "2010-09-09", "Transform": SAM_TRANSFORM,
+        "Description": _description(schema), "Resources": resources, "Outputs": out,
+    }  # fmt: skip
 
 
 def dump_template(template: Mapping[str, Any], fmt: TemplateFormat = "json") -> str:
@@ -185,9 +190,13 @@ class _Function:
     architecture: str
     code_uri: str
     app: str | None
+    bucket: AttributesBucket | None = None  # large attributes: see .objects
 
     def check(self) -> None:
         check_logical_id(self.name)
+        if self.bucket is not None:
+            self.bucket.check()
+            check_logical_id(self.bucket.logical_id)
         if not _RUNTIME.match(self.runtime):
             raise ConfigurationError(
                 f"runtime must be a Python runtime like python3.12, got {self.runtime!r}"
@@ -246,6 +255,8 @@ def _resources(
     resources[names.queue] = dead_letter_queue()
     if notifications:
         resources[names.topic] = notification_topic()
+    if function.bucket is not None:
+        resources.update(function.bucket.resources())
     resources[names.log_group] = log_group(function.name, settings.log_retention_days)
     resources[function.name] = _function(schema, tables, names, settings, function, notifications)
     if sweep is not None:
@@ -268,12 +279,14 @@ def _add_http(
 ) -> None:
     """Add the HTTP service's resources; refuse logical IDs the stack already uses."""
     http.check()
+    variables = _variables(schema, function)
     added = http_resources(
         http,
         logical_ids(schema.definitions()),
         resources[function.name]["Properties"],
-        _variables(schema, function),
+        variables,
         settings.log_retention_days,
+        _bucket_access(function, variables),
     )
     taken = sorted(set(added) & set(resources))
     if taken:
@@ -294,6 +307,15 @@ def _variables(schema: Schema, function: _Function) -> dict[str, Any]:
     return variables
 
 
+def _bucket_access(function: _Function, variables: dict[str, Any]) -> list[dict[str, Any]]:
+    """For a function that reads or writes entities: the bucket of large attributes in
+    ``variables`` (``CQRS_S3_BUCKET``), and the statement granting access to its objects."""
+    if function.bucket is None:
+        return []
+    variables["CQRS_S3_BUCKET"] = function.bucket.name
+    return [function.bucket.statement()]
+
+
 def _function(
     schema: Schema,
     tables: Mapping[str, TableDefinition],
@@ -307,6 +329,7 @@ def _function(
     if notifications:
         variables["CQRS_SNS_TOPIC_ARN"] = {"Ref": names.topic}
     statements = policy_statements(tables, names, topic=notifications)
+    statements += _bucket_access(function, variables)
     return {
         "Type": "AWS::Serverless::Function",
         "Properties": {

@@ -35,7 +35,8 @@ class DataService(Generic[AttrT]):
     Every read is tenant-scoped: ``context`` is the acting tenant's
     :class:`~cqrs.core.context.InvokeContext` (another tenant's key raises
     :class:`~cqrs.core.errors.TenantMismatchError`) or :data:`~cqrs.core.context.SYSTEM`.
-    Keys are validated as writes validate them, before any request.
+    Keys are validated as writes validate them, before any request. Attributes kept in
+    S3 (:mod:`cqrs.store.objects`) are loaded: one ``GetObject`` per such row returned.
     """
 
     def __init__(self, store: Store, tables: EntityTables, spec: EntitySpec[AttrT]):
@@ -62,10 +63,11 @@ class DataService(Generic[AttrT]):
     def get_item(
         self, pk: str, sk: str, *, consistent: bool = False, context: Scope
     ) -> Item | None:
-        """The raw stored data row (camelCase dict), or ``None``."""
+        """The stored data row (camelCase dict, attributes kept in S3 loaded), or ``None``."""
         validate_key(pk, sk)
         pk = check_tenant(pk, context)
-        return self._store.get(self.tables.data, {"pk": pk, "sk": sk}, consistent=consistent)
+        item = self._store.get(self.tables.data, {"pk": pk, "sk": sk}, consistent=consistent)
+        return self._store.objects.resolve(item) if item is not None else None
 
     def get_fresh(
         self,
@@ -140,7 +142,7 @@ class DataService(Generic[AttrT]):
             descending=descending,
         )
         return Page[AttrT](
-            items=[self._spec.data_model(i) for i in page.items],
+            items=[self._spec.data_model(self._store.objects.resolve(i)) for i in page.items],
             cursor=encode_cursor(page.last_key),
         )
 
@@ -163,4 +165,6 @@ class DataService(Generic[AttrT]):
             index=CODE_INDEX,
             filter=None if include_deleted else NOT_DELETED,
         )
-        return self._spec.data_model(page.items[0]) if page.items else None
+        if not page.items:
+            return None
+        return self._spec.data_model(self._store.objects.resolve(page.items[0]))

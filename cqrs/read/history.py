@@ -39,7 +39,7 @@ class HistoryService(Generic[AttrT]):
             raise InterfaceError(f"version must be an integer >= 1, got {version!r}")
         key = {"pk": pk, "sk": add_version(base, version)}
         item = self._store.get(self.tables.history, key)
-        return self._spec.history_model(item) if item is not None else None
+        return self._spec.history_model(self._store.objects.resolve(item)) if item else None
 
     def list(self, pk: str, sk: str, *, context: Scope) -> list[HistoryRecord[AttrT]]:
         """Every stored version of one entity, oldest first."""
@@ -50,4 +50,4 @@ class HistoryService(Generic[AttrT]):
         # Sort keys order versions as text ("@10" < "@9"): sort by number.
         own = [i for i in items if remove_version(stored_str(i["sk"])) == base]
         own.sort(key=lambda i: version_of(stored_str(i["sk"])) or 0)
-        return [self._spec.history_model(i) for i in own]
+        return [self._spec.history_model(self._store.objects.resolve(i)) for i in own]

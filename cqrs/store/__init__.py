@@ -1,11 +1,14 @@
-"""The storage gateway: the only package in ``cqrs`` that calls boto3's DynamoDB clients.
+"""The storage gateway: the only package in ``cqrs`` that calls boto3's DynamoDB and S3
+clients.
 
 - :mod:`.codec`: plain values ⇄ wire format, refusing what DynamoDB cannot store;
 - :mod:`.expressions`: conditions and updates built from named parts;
 - :mod:`.classify`: botocore errors → transient or permanent framework errors;
 - :mod:`.gateway`: :class:`Store`, items (conflicts as values), pages, batches, transactions;
 - :mod:`.tables`: :class:`TableAdmin`, the control plane ``migrate`` uses;
-- :mod:`.streams`: :class:`StreamsGateway`, the stream reads of the local follower.
+- :mod:`.streams`: :class:`StreamsGateway`, the stream reads of the local follower;
+- :mod:`.objects`: :class:`~.objects.AttributeObjects`, large attributes kept in S3 as MBC
+  keeps them.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from ..core.errors import (
     InvalidKeyError,
     ItemCollectionFullError,
     ItemTooLargeError,
+    MissingAttributesObjectError,
     NetworkError,
     RequestRejectedError,
     ServiceUnavailableError,
@@ -26,7 +27,8 @@ from ..core.errors import (
     UnexpectedError,
 )
 
-#: AWS error code → error class. Codes of DynamoDB and DynamoDB Streams, and the common ones.
+#: AWS error code → error class. Codes of DynamoDB, DynamoDB Streams and S3, and the common
+#: ones.
 BY_CODE: dict[str, type[CqrsError]] = {
     # transient: the same request can succeed later
     "ThrottlingException": ThrottledError,
@@ -63,6 +65,12 @@ BY_CODE: dict[str, type[CqrsError]] = {
     "ExpiredTokenException": AccessDeniedError,
     "InvalidClientTokenId": AccessDeniedError,
     "NotAuthorized": AccessDeniedError,
+    # S3, where large attributes are kept (cqrs.store.objects)
+    "SlowDown": ThrottledError,
+    "InternalError": ServiceUnavailableError,
+    "NoSuchKey": MissingAttributesObjectError,
+    "NoSuchBucket": MissingAttributesObjectError,
+    "AccessDenied": AccessDeniedError,
 }
 
 _ADVICE: dict[type[CqrsError], str] = {
@@ -73,6 +81,7 @@ _ADVICE: dict[type[CqrsError], str] = {
     AccessDeniedError: "access denied (check credentials and IAM permissions)",
     RequestRejectedError: "DynamoDB refused the request as invalid",
     ItemCollectionFullError: "the item collection reached its 10 GB limit",
+    MissingAttributesObjectError: "the S3 object or bucket of the item's attributes is missing",
 }
 
 

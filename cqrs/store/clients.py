@@ -1,4 +1,4 @@
-"""boto3 clients for DynamoDB and DynamoDB Streams (and SNS), built from settings.
+"""boto3 clients for DynamoDB and DynamoDB Streams (S3 and SNS), built from settings.
 
 Clients are injectable: pass your own (with your retry config, credentials or
 instrumentation) or let :func:`make_clients` build them. With
@@ -21,16 +21,20 @@ unvalidated to the service, which refuses what is malformed (``ValidationExcepti
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_s3 import S3Client
 
     from ..core.settings import Settings
     from . import Store
+    from .objects import AttributeObjects
 
 #: Credentials local engines accept; used only when none are configured.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -38,17 +42,22 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "loc
 
 @dataclass(frozen=True)
 class Clients:
-    """The two boto3 clients the framework uses, and the storage gateway over them."""
+    """The boto3 clients the framework uses, and the storage gateway over them.
+
+    ``objects``: S3, where large attributes are kept (:mod:`cqrs.store.objects`); ``None``
+    lets :class:`~cqrs.app.Cqrs` build it from its settings.
+    """
 
     dynamodb: DynamoDBClient
     streams: DynamoDBStreamsClient
+    objects: AttributeObjects | None = None
 
     @cached_property
     def store(self) -> Store:
-        """The :class:`~cqrs.store.Store` over :attr:`dynamodb`."""
+        """The :class:`~cqrs.store.Store` over :attr:`dynamodb` and :attr:`objects`."""
         from . import Store
 
-        return Store(self.dynamodb)
+        return Store(self.dynamodb, objects=self.objects)
 
 
 #: moto's started ``mock_aws`` (``None`` until :func:`start_embedded`).
@@ -109,4 +118,36 @@ def make_clients(settings: Settings) -> Clients:
     return Clients(
         dynamodb=session.client("dynamodb", **options),
         streams=session.client("dynamodbstreams", **options),
+        objects=attribute_objects(settings, session),
     )
+
+
+def with_objects(clients: Clients, settings: Settings) -> Clients:
+    """``clients``, given S3 for large attributes from ``settings`` if they have none."""
+    if clients.objects is not None:
+        return clients
+    return replace(clients, objects=attribute_objects(settings))
+
+
+def attribute_objects(
+    settings: Settings,
+    session: boto3.session.Session | None = None,
+    credentials: Mapping[str, str] | None = None,
+) -> AttributeObjects:
+    """S3 for large attributes as ``settings`` configure it: ``CQRS_S3_BUCKET`` and
+    ``CQRS_ATTRIBUTE_LIMIT_SIZE``; the client (``CQRS_S3_ENDPOINT_URL``, else the
+    DynamoDB endpoint) is built on first use, so a cold start without large attributes
+    does not pay for it. ``credentials``: keyword arguments that override the client's."""
+    from .objects import AttributeObjects
+
+    def client() -> S3Client:
+        import boto3
+        from botocore.config import Config
+
+        options = {**client_options(settings, settings.s3_endpoint_url), **(credentials or {})}
+        if options["endpoint_url"]:  # local engines serve buckets by path, as MBC asks
+            options["config"] = options["config"].merge(Config(s3={"addressing_style": "path"}))
+        own = session or boto3.session.Session(region_name=settings.region)
+        return own.client("s3", **options)
+
+    return AttributeObjects(client, bucket=settings.s3_bucket, limit=settings.attribute_limit_size)

@@ -26,6 +26,7 @@ from .calls import calling, cancelled, read_request
 from .classify import classify, error_code
 from .codec import MAX_ITEM_BYTES, Item, WireItem, from_wire_item, item_size, to_wire_item
 from .expressions import Condition, Placeholders, Update, projection
+from .objects import AttributeObjects
 from .results import Cancelled, Conflict, Key, Page, TxUpdate, Written
 
 if TYPE_CHECKING:
@@ -57,12 +58,21 @@ _CONFLICT_ATTEMPTS = 5
 
 
 class Store:
-    """DynamoDB's item API for plain items. One per app; safe to share across threads."""
+    """DynamoDB's item API for plain items. One per app; safe to share across threads.
+
+    ``objects``: where large ``attributes`` are kept (:mod:`~cqrs.store.objects`); by
+    default nothing is offloaded and a pointer met is a configuration error.
+    """
 
     def __init__(
-        self, client: DynamoDBClient, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        client: DynamoDBClient,
+        *,
+        objects: AttributeObjects | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
+        self.objects = objects if objects is not None else AttributeObjects()
         self._sleep = sleep
 
     # -- single items --------------------------------------------------------------------

@@ -362,6 +362,7 @@ class Projector:
         )
 
     def _command_model(self, command: CommandItem) -> Command[Any]:
+        command = self._store.objects.resolved(command)  # handlers see attributes in S3 too
         if self._to_command is not None:
             return self._to_command(command.to_item())
         from ..core.records import Command

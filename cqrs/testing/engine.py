@@ -93,7 +93,7 @@ def local_clients(settings: Settings, session: boto3.session.Session | None = No
     import boto3
     from botocore.config import Config
 
-    from ..store.clients import LOCAL_CREDENTIALS, Clients, client_options
+    from ..store.clients import LOCAL_CREDENTIALS, Clients, attribute_objects, client_options
 
     options = {**client_options(settings), **LOCAL_CREDENTIALS}
     options["config"] = options["config"].merge(Config(account_id_endpoint_mode="disabled"))
@@ -101,6 +101,7 @@ def local_clients(settings: Settings, session: boto3.session.Session | None = No
     return Clients(
         dynamodb=session.client("dynamodb", region_name=settings.region, **options),
         streams=session.client("dynamodbstreams", region_name=settings.region, **options),
+        objects=attribute_objects(settings, session, LOCAL_CREDENTIALS),
     )
 
 

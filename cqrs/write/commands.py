@@ -19,6 +19,7 @@ new one gets its ``ttl``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Generic
@@ -28,6 +29,7 @@ from ..core.errors import (
     CommandNotAppliedError,
     CqrsError,
     InterfaceError,
+    ItemTooLargeError,
     NotFoundError,
     SyncTimeoutError,
     VersionConflictError,
@@ -35,8 +37,9 @@ from ..core.errors import (
 from ..core.inputs import CommandInput, CommandPartialInput
 from ..core.items import SYNC_MODE, SYNC_MODE_SYNC, AttrT, CommandItem
 from ..core.keys import VERSION_LATEST, check_tenant, validate_versioned_key
+from ..core.large import AttributesRef
 from ..core.records import Command
-from ..store import Conflict, Store
+from ..store import Conflict, Store, WireItem
 from .log import CommandLog
 from .prepare import CommandBuilder, check_context, following
 from .retention import Retention
@@ -133,8 +136,7 @@ class CommandService(Generic[AttrT]):
         """The latest accepted version of an entity (0 if none)."""
         base_sk, _ = validate_versioned_key(pk, sk)
         pk = check_tenant(pk, context)
-        item = self.log.latest(pk, base_sk)
-        return item.version if item else 0
+        return self.log.latest_version(pk, base_sk)
 
     def is_applied(self, pk: str, sk: str, version: int, *, context: Scope) -> bool:
         """True once the read model reflects ``version`` (data version ≥ version)."""
@@ -182,8 +184,9 @@ class CommandService(Generic[AttrT]):
             guess, start = self._builder.latest_guess(input, context)
             if guess is not None:
                 guess = _marked(guess) if project else guess
-                if self._append(guess, project=project) is None:
-                    return self._stored(guess, project=project)
+                written = self._append(guess, project=project)
+                if not isinstance(written, Conflict):
+                    return self._stored(guess, written, project=project)
                 start = guess.version  # the read model is behind: the log decides from here
         return self._publish(self._builder.full(input, context, start=start), project=project)
 
@@ -191,34 +194,70 @@ class CommandService(Generic[AttrT]):
         if command is None:
             return None
         command = _marked(command) if project else command
-        if self._append(command, project=project) is not None:
-            actual = self.log.latest(command.pk, command.base_sk)
+        written = self._append(command, project=project)
+        if isinstance(written, Conflict):
+            actual = self.log.latest_version(command.pk, command.base_sk)
             raise VersionConflictError(
-                command.pk,
-                command.base_sk,
-                command.version - 1,
-                actual.version if actual else None,
+                command.pk, command.base_sk, command.version - 1, actual or None
             )
-        return self._stored(command, project=project)
+        return self._stored(command, written, project=project)
 
-    def _append(self, command: CommandItem, *, project: bool) -> Conflict | None:
-        """Append ``command``; if a ``publish_sync`` command's write fails, its reply may be
-        all that was lost: hand it to the stream (no-op when it was not stored)."""
-        wire = check_storable(command)  # refused before any request
+    def _append(self, command: CommandItem, *, project: bool) -> CommandItem | Conflict:
+        """Append ``command``: the command as stored (large attributes in S3), or the
+        :class:`Conflict` when its version exists. If a ``publish_sync`` command's write
+        fails, its reply may be all that was lost: hand it to the stream (no-op when it was
+        not stored)."""
+        stored, wire = self._storable(command)  # refused before any request
         try:
-            return self.log.append(command, wire)
+            conflict = self.log.append(stored, wire)
         except CqrsError:
             if project:
-                self.log.hand_back(command)
+                self.log.hand_back(stored)
             raise
+        if conflict is None:
+            return stored
+        if isinstance(ref := stored.attributes, AttributesRef):  # lost the race: not ours
+            mine = conflict.current is not None and conflict.current.get("attributes") == ref.uri
+            if not mine:  # (a retried write that had landed finds its own pointer)
+                with contextlib.suppress(CqrsError):
+                    self._store.objects.delete(ref)
+        return conflict
 
-    def _stored(self, command: CommandItem, *, project: bool) -> Command[AttrT]:
-        """The stored command as the service returns it, projected first if asked."""
+    def _storable(self, command: CommandItem) -> tuple[CommandItem, WireItem]:
+        """``command`` as it will be stored, and its wire form: attributes over the limit,
+        or too large to store inline, go to S3 (:mod:`cqrs.store.objects`). Values and the
+        rest of the item are checked before that write: what DynamoDB would refuse is
+        refused first, and :class:`~cqrs.core.errors.ItemTooLargeError` remains for an
+        item too large even without its attributes."""
+        objects, attributes = self._store.objects, command.attributes
+        try:
+            wire, too_large = check_storable(command), False
+        except ItemTooLargeError:
+            if not objects.enabled or not isinstance(attributes, dict):
+                raise
+            check_storable(replace(command, attributes=None))
+            too_large = True
+        ref = None
+        if objects.enabled and isinstance(attributes, dict):
+            table = self.tables.command
+            ref = objects.offload(table, command.pk, command.sk, attributes, force=too_large)
+        if ref is None:
+            if too_large:  # attributes JSON cannot hold (sets, binary): they stay inline
+                return command, check_storable(command)
+            return command, wire
+        stored = replace(command, attributes=ref)
+        return stored, check_storable(stored)
+
+    def _stored(
+        self, command: CommandItem, stored: CommandItem, *, project: bool
+    ) -> Command[AttrT]:
+        """The command as the service returns it (``stored``: as written, attributes
+        perhaps in S3), projected first if asked."""
         if self.retention is not None:
-            self.retention.retire(self._store, self.tables.command, command)
+            self.retention.retire(self._store, self.tables.command, stored)
         model = self._spec.command_model(command.to_item())
         if project:
-            outcome = self._projector.apply([command])[command.key]
+            outcome = self._projector.apply([stored])[command.key]
             if outcome.error is not None:  # stored all the same: say so, or callers republish
                 handed = self.log.hand_back(command)
                 raise CommandNotAppliedError(

@@ -1,5 +1,8 @@
 """The command log of one entity type: read versions, find the latest, append one.
 
+Commands it returns have their attributes, also when they are kept in S3 (one
+``GetObject`` for the command returned, not for every version a search reads).
+
 The latest version is found from the data row's version (consistent read) plus
 one ``BatchGetItem`` per window of command versions: versions are contiguous (but for
 superseded ones expired by retention), so the first hole after a version found ends the
@@ -38,7 +41,7 @@ class CommandLog:
         """Command ``version`` of an entity (consistent read), or ``None``."""
         key = {"pk": pk, "sk": add_version(base_sk, version)}
         item = self._store.get(self.tables.command, key, consistent=True)
-        return CommandItem.from_item(item) if item is not None else None
+        return self._loaded(CommandItem.from_item(item)) if item is not None else None
 
     def data_version(self, pk: str, base_sk: str) -> int:
         """The version the read model holds (consistent read; 0 without a data row)."""
@@ -59,19 +62,30 @@ class CommandLog:
         try:
             version = stored_int(row.get("version", 0))
             item["sk"] = add_version(base_sk, version)
-            return CommandItem.from_item(item) if version > 0 else None
+            command = CommandItem.from_item(item) if version > 0 else None
         except (InvalidEventError, TypeError, ValueError):
             return None  # not a row this framework projected: let the command log decide
+        return self._loaded(command) if command is not None else None
 
     def latest(self, pk: str, base_sk: str) -> CommandItem | None:
         """The latest command of an entity: from the data version, a window per request."""
         return self.latest_from(pk, base_sk, max(self.data_version(pk, base_sk), 1))
+
+    def latest_version(self, pk: str, base_sk: str) -> int:
+        """The latest version of an entity (0: none), its attributes not loaded."""
+        start = max(self.data_version(pk, base_sk), 1)
+        latest = self._latest_from(pk, base_sk, start)
+        return latest.version if latest is not None else 0
 
     def latest_from(self, pk: str, base_sk: str, start: int) -> CommandItem | None:
         """The latest of the contiguous versions from ``start`` on (``None`` if no version
         of the first window exists): one ``BatchGetItem`` per window of versions. Versions
         are contiguous, except that superseded ones may have expired (retention): holes
         before the first version found are skipped."""
+        latest = self._latest_from(pk, base_sk, start)
+        return self._loaded(latest) if latest is not None else None
+
+    def _latest_from(self, pk: str, base_sk: str, start: int) -> CommandItem | None:
         latest: CommandItem | None = None
         while True:
             versions = range(start, start + LATEST_WINDOW)
@@ -89,6 +103,9 @@ class CommandLog:
                     return latest
                 latest = found[v]
             start += LATEST_WINDOW
+
+    def _loaded(self, command: CommandItem) -> CommandItem:
+        return self._store.objects.resolved(command)
 
     def append(self, command: CommandItem, wire: WireItem | None = None) -> Conflict | None:
         """Write ``command`` unless its version exists (``Conflict``: another writer won).

@@ -19,7 +19,7 @@ from ..core.errors import (
     VersionConflictError,
 )
 from ..core.inputs import CommandInput, CommandPartialInput
-from ..core.items import RETAINED, SYNC_MODE, AttrT, CommandItem
+from ..core.items import RETAINED, SYNC_MODE, Attributes, AttrT, CommandItem
 from ..core.keys import (
     VERSION_FIRST,
     VERSION_LATEST,
@@ -28,6 +28,7 @@ from ..core.keys import (
     validate_key,
     validate_part,
 )
+from ..core.large import AttributesRef
 from ..core.records import now_iso
 from .merge import deep_merge
 from .rules import check_command_key, check_custom_id, check_version, is_dirty
@@ -153,6 +154,13 @@ class CommandBuilder(Generic[AttrT]):
         return base
 
 
+def _loaded(attributes: Attributes | AttributesRef | None) -> Attributes:
+    """A base command's attributes: the log loads them (:mod:`cqrs.write.log`)."""
+    if isinstance(attributes, AttributesRef):  # pragma: no cover - the log never returns one
+        raise AssertionError(f"base attributes not loaded from {attributes.uri}")
+    return attributes or {}
+
+
 def patch(input: CommandPartialInput, base: CommandItem) -> CommandItem:
     """``base`` with the fields a partial input changes (attributes deep-merged into the
     base's)."""
@@ -166,7 +174,7 @@ def patch(input: CommandPartialInput, base: CommandItem) -> CommandItem:
             raw = raw.model_dump(mode="json", exclude_unset=True)
         if not isinstance(raw, Mapping):
             raise InterfaceError("partial attributes must be a mapping or a pydantic model")
-        attributes = deep_merge(base.attributes or {}, raw)
+        attributes = deep_merge(_loaded(base.attributes), raw)
     return replace(
         base,
         code=input.code if "code" in changed else base.code,

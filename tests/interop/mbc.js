@@ -3,6 +3,7 @@
 // version in package.json) driven against DynamoDB tables, for tests/test_mbc_interop.py.
 //
 //   node mbc.js            # DYNAMODB_ENDPOINT=http://127.0.0.1:PORT (AWS_* credentials, AWS_REGION)
+//                          # S3_ENDPOINT, S3_BUCKET_NAME, ATTRIBUTE_LIMIT_SIZE: large attributes
 //
 // Requests are JSON lines on stdin, answers JSON lines on stdout prefixed with "@@mbc "
 // (anything else on stdout is not an answer): {"id": 1, "op": "publish", ...} gets
@@ -10,7 +11,8 @@
 // {"name": ..., "message": ...}}.
 //
 // MBC's classes are wired by hand as its CommandModule wires them (Nest's injector left
-// out; SNS is a recorder, S3 unused: attributes stay small). A table prefix "<env>-<app>-"
+// out; SNS is a recorder; S3 is MBC's S3Service, at S3_ENDPOINT, which keeps attributes
+// over ATTRIBUTE_LIMIT_SIZE bytes in S3_BUCKET_NAME). A table prefix "<env>-<app>-"
 // is MBC's `${NODE_ENV}-${APP_NAME}-`, so MBC names exactly our tables.
 //
 // ops:
@@ -37,6 +39,7 @@ const { HistoryService } = dist('commands/history.service')
 const { TtlService } = dist('commands/ttl.service')
 const { DataSyncDdsHandler } = dist('commands/handlers/data-sync-dds.handler')
 const { DataSyncCommandSfnEvent } = dist('command-events/data-sync.sfn.event')
+const { S3Service } = dist('data-store/s3.service')
 
 Logger.overrideLogger(false) // MBC logs every step at debug level on stdout
 const ENDPOINT = process.env.DYNAMODB_ENDPOINT
@@ -59,9 +62,13 @@ function services(prefix, module) {
     APP_NAME: match[2],
     DYNAMODB_ENDPOINT: ENDPOINT,
     DYNAMODB_REGION: REGION,
+    S3_ENDPOINT: process.env.S3_ENDPOINT,
+    S3_REGION: REGION,
+    S3_BUCKET_NAME: process.env.S3_BUCKET_NAME,
+    ATTRIBUTE_LIMIT_SIZE: Number(process.env.ATTRIBUTE_LIMIT_SIZE || Infinity),
   }
   const config = { get: (name) => settings[name] }
-  const s3 = null // ATTRIBUTE_LIMIT_SIZE unset: attributes are never moved to S3
+  const s3 = new S3Service(config)
   const sns = { published: [], publish: async (message) => sns.published.push(message) }
   const ddb = new DynamoDbService(config, s3)
   const options = { tableName: module }

@@ -73,14 +73,15 @@ class MigrationContext:
         """Every data row of ``entity`` across all tenants, soft-deleted ones included.
 
         A paginated Scan of ``<entity>-data`` yielding raw stored items
-        (camelCase dicts, ``attributes`` as stored), one page in memory at a
-        time. Raw on purpose: a typed model would fill in the very defaults a
-        backfill needs to see are missing. Reads are eventually consistent; a
-        row may lag its latest command (see :meth:`latest_command`). ``page_size``
-        items are read per request.
+        (camelCase dicts, ``attributes`` as stored, but loaded when kept in S3: one
+        ``GetObject`` each), one page in memory at a time. Raw on purpose: a typed
+        model would fill in the very defaults a backfill needs to see are missing.
+        Reads are eventually consistent; a row may lag its latest command (see
+        :meth:`latest_command`). ``page_size`` items are read per request.
         """
         table = self.app.schema.entity_tables(entity).data
-        yield from self.app.clients.store.scan(table, page_size=page_size)
+        store = self.app.clients.store
+        yield from map(store.objects.resolve, store.scan(table, page_size=page_size))
 
     def estimate_rows(self, entity: str) -> int:
         """DynamoDB's item count of ``<entity>-data`` (refreshed about every six hours).
@@ -94,7 +95,8 @@ class MigrationContext:
         return int(described.get("ItemCount", 0))
 
     def latest_command(self, entity: str, pk: str, sk: str) -> Item | None:
-        """The latest command of one entity as stored (a raw dict), or ``None``.
+        """The latest command of one entity as stored (a raw dict, attributes loaded), or
+        ``None``.
 
         The command log is the truth: use this when a data row proved stale
         (a :class:`~cqrs.core.errors.VersionConflictError` on a write based on it).
@@ -105,7 +107,9 @@ class MigrationContext:
         if not version:
             return None
         key = {"pk": pk, "sk": add_version(sk, version)}
-        return self.app.clients.store.get(commands.tables.command, key, consistent=True)
+        store = self.app.clients.store
+        item = store.get(commands.tables.command, key, consistent=True)
+        return store.objects.resolve(item) if item is not None else None
 
     def invoke_context(self, tenant_code: str) -> InvokeContext:
         """An :class:`~cqrs.core.context.InvokeContext` for commands this migration publishes.

@@ -27,7 +27,7 @@ spells stored attribute names), :mod:`.changes` (what a transition writes),
 :mod:`.items` (keys and new tasks), :mod:`.conditions` (the states a write
 requires, by name), :mod:`.writes` (the conditional writes), :mod:`.machine` and
 :mod:`.subtasks` (the state machine), :mod:`.consumer` (stream records),
-:mod:`.handlers`, :mod:`.ulid` and :mod:`.service` (:class:`TaskService`, ``app.tasks``).
+:mod:`.handlers` and :mod:`.service` (:class:`TaskService`, ``app.tasks``).
 
 The errors live in :mod:`cqrs.core.errors` and are re-exported here:
 :class:`PermanentTaskError` (raised by handlers; a plain ``Exception``),
@@ -204,6 +204,7 @@ from ...core.errors import (
     TaskLeaseExpiredError,
     TaskLeaseLostError,
 )
+from ...core.ulid import UlidFactory, encode_ulid
 from .handlers import TaskHandler
 from .models import (
     DEFAULT_LEASE_SECONDS,
@@ -217,7 +218,6 @@ from .models import (
     Unhandled,
 )
 from .service import TaskService
-from .ulid import UlidFactory, encode_ulid
 from .values import JsonValue
 
 __all__ = [

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from ...core.context import Scope
 from ...core.errors import ConditionFailedError, InterfaceError
 from ...core.keys import KEY_SEPARATOR, check_tenant, validate_part
+from ...core.ulid import UlidFactory
 from ...read.cursor import decode_cursor, encode_cursor
 from ...store import Condition, Item, Store, absent, begins_with, equals, one_of
 from . import consumer
@@ -31,7 +32,6 @@ from .models import (
 )
 from .records import Attr, TaskRecord
 from .timing import Timing, iso
-from .ulid import UlidFactory
 from .values import JsonValue, storable
 from .writes import TaskWrites
 

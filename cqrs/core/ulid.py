@@ -1,6 +1,7 @@
 """ULIDs: 48 bits of Unix time in ms and 80 random bits, as 26 Crockford base32 characters.
 
-The text sorts by time, which is what task sort keys need. It is a dozen lines; a
+The text sorts by time, which is what task sort keys and the S3 keys of large
+attributes need. It is a dozen lines; a
 dependency for it would be one more package in every Lambda bundle and cold start,
 and one more supply-chain risk.
 """
