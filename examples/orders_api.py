@@ -31,6 +31,7 @@ tenant, 404 not found, 409 version conflict, 413 too large.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
 from mangum import Mangum
 from pydantic import BaseModel, Field
 
@@ -195,15 +196,46 @@ def serve(app: Cqrs, host: str, port: int, *, follow: bool) -> None:
     os.environ[UNVERIFIED_JWT_ENV] = "1"
     app.migrate()
     stop = threading.Event()
-    if follow:
-        threading.Thread(target=app.follower().follow, args=(stop,), daemon=True).start()
+    service = create_api(app)
+    if follow:  # the embedded engine (in-process moto) is not thread-safe: one at a time
+        engine = threading.Lock()
+        one_request_at_a_time(service, engine)
+        threading.Thread(target=follow_locked, args=(app, stop, engine), daemon=True).start()
     token = dev_token({"sub": "alice", "custom:tenant": "acme"})
     print(f"orders API on http://{host}:{port} (OpenAPI: /docs); tokens are NOT verified")
     print(f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/orders")
     try:
-        uvicorn.run(create_api(app), host=host, port=port)
+        uvicorn.run(service, host=host, port=port)
     finally:
         stop.set()
+
+
+def one_request_at_a_time(service: FastAPI, engine: threading.Lock) -> None:
+    """Serve requests one at a time, holding ``engine`` (uvicorn runs routes in threads)."""
+    from starlette.concurrency import run_in_threadpool
+
+    @service.middleware("http")
+    async def serialized(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        await run_in_threadpool(engine.acquire)
+        try:
+            return await call_next(request)
+        finally:
+            engine.release()
+
+
+def follow_locked(app: Cqrs, stop: threading.Event, engine: threading.Lock) -> None:
+    """``app``'s follower until ``stop``, each poll holding ``engine``."""
+    follower = app.follower()
+    while not stop.is_set():
+        with engine:
+            try:
+                report = follower.poll()
+                idle = report.records == 0 or bool(report.failed)
+            except Exception:  # the next poll retries; a dev server keeps serving
+                logging.getLogger(__name__).exception("stream poll failed; retrying")
+                idle = True
+        if idle:
+            stop.wait(0.25)
 
 
 def main(argv: list[str] | None = None) -> None:

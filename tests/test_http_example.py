@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -334,7 +335,19 @@ def test_the_documented_command_serves_on_the_embedded_engine() -> None:
                     break
                 except httpx.TransportError:
                     time.sleep(0.2)
-            assert http.post("/orders", json={"code": "C-1", "name": "cli"}).status_code == 201
+            created = http.post("/orders", json={"code": "C-1", "name": "cli"})
+            if created.status_code != 201:  # the server's own traceback says why
+                process.terminate()
+                pytest.fail(f"{created.status_code} {created.text}\n{process.communicate()[0]}")
+            # Concurrent requests while its follower polls: one at a time on the engine.
+            with ThreadPoolExecutor(8) as pool:
+                codes = pool.map(
+                    lambda n: (
+                        http.post("/orders", json={"code": f"P-{n}", "name": "p"}).status_code
+                    ),
+                    range(16),
+                )
+                assert set(codes) == {201}
             while http.get("/orders/by-code/C-1").status_code == 404:  # its follower syncs
                 assert time.monotonic() < deadline, "the follower did not sync"
                 time.sleep(0.1)
