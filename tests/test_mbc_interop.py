@@ -38,8 +38,9 @@ import pytest
 
 from cqrs import SYSTEM, CommandInput, Cqrs, InvokeContext, VersionConflictError
 from cqrs.store.codec import from_wire_item, to_wire_item
-from cqrs.testing import counting, stream_records, table_items
-from cqrs.testing.engine import TEST_ENV, migrate_fresh, shared_engine
+from cqrs.testing import counting, free_port, stream_records, table_items
+from cqrs.testing.engine import TEST_ENV, external_engine, migrate_fresh, shared_engine
+from cqrs.testing.local_server import LocalServer
 
 pytestmark = pytest.mark.engine
 
@@ -70,13 +71,13 @@ def _required() -> bool:
 class Mbc:
     """The Node process running tests/interop/mbc.js: one JSON request per line."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, s3_endpoint: str) -> None:
         self._log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in close())
         env = {
             **os.environ,
             **TEST_ENV,
             "DYNAMODB_ENDPOINT": endpoint,
-            "S3_ENDPOINT": endpoint,  # moto's server serves S3 too
+            "S3_ENDPOINT": s3_endpoint,
             "S3_BUCKET_NAME": BUCKET,
             "ATTRIBUTE_LIMIT_SIZE": str(LIMIT),
             # MBC writes local time with its offset (toISOStringWithTimezone): not UTC here,
@@ -121,13 +122,28 @@ class Mbc:
 
 
 @pytest.fixture(scope="module")
-def mbc(moto_server: str) -> Iterator[Mbc]:
+def s3_endpoint(moto_server: str) -> Iterator[str]:
+    """Where S3 is: the moto server, which serves it too; beside an external engine
+    (DynamoDB Local serves no S3), a moto server of its own."""
+    if external_engine() is None:
+        yield moto_server
+        return
+    server = LocalServer(free_port())
+    server.start()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def mbc(moto_server: str, s3_endpoint: str) -> Iterator[Mbc]:
     missing = _missing()
     if missing is not None:
         if _required():
             pytest.fail(f"MBC interop is required here: {missing}")
         pytest.skip(missing)
-    process = Mbc(moto_server)
+    process = Mbc(moto_server, s3_endpoint)
     yield process
     process.close()
 
@@ -381,9 +397,11 @@ def assert_history_is_the_data_row(app: Cqrs, through: int) -> None:
 LARGE = {"amount": 100, "lines": [{"sku": "A", "qty": 1}], "memo": "m" * 3_000}
 
 
-def with_bucket(app: Cqrs) -> Cqrs:
+def with_bucket(app: Cqrs, s3_endpoint: str) -> Cqrs:
     """``app`` keeping attributes over :data:`LIMIT` bytes in MBC's bucket."""
-    settings = app.settings.replace(s3_bucket=BUCKET, attribute_limit_size=LIMIT)
+    settings = app.settings.replace(
+        s3_bucket=BUCKET, attribute_limit_size=LIMIT, s3_endpoint_url=s3_endpoint
+    )
     large = Cqrs(settings, clients=replace(app.clients, objects=None))
     s3 = large.clients.store.objects.client
     if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
@@ -398,8 +416,10 @@ def resolved(app: Cqrs, items: dict[Any, dict[str, Any]]) -> dict[Any, dict[str,
 
 
 @pytest.mark.slow  # a Node process
-def test_large_attributes_cross_both_sides(mbc: Mbc, apps: tuple[Cqrs, Cqrs]) -> None:
-    ours, theirs = (with_bucket(app) for app in apps)
+def test_large_attributes_cross_both_sides(
+    mbc: Mbc, apps: tuple[Cqrs, Cqrs], s3_endpoint: str
+) -> None:
+    ours, theirs = (with_bucket(app, s3_endpoint) for app in apps)
     tables = ours.entity("order").tables
 
     # MBC writes a large command into our table; our sync projects it, pointer and all.
