@@ -13,9 +13,14 @@ Marked ``slow`` here, so the test files stay as they are:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from cqrs.testing import free_port
+from cqrs.testing.engine import external_engine
+from cqrs.testing.local_server import LocalServer
 
 FIXTURE_TABLES = Path(__file__).parent / "fixtures" / "tables"
 
@@ -90,3 +95,19 @@ def cqrs_tables_dir() -> Path:
     """Test entities: order and cat. Only cqrs.json, as an MBC project has it: the
     table templates come from the package."""
     return FIXTURE_TABLES
+
+
+@pytest.fixture(scope="session")
+def s3_beside_engine() -> Iterator[str | None]:
+    """An S3 endpoint for tests of large attributes: ``None`` on the in-process engine,
+    which serves S3 itself; beside an external engine (DynamoDB Local serves no S3), a
+    moto server of its own on 127.0.0.1."""
+    if external_engine() is None:
+        yield None
+        return
+    server = LocalServer(free_port())
+    server.start()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()

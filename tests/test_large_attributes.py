@@ -5,6 +5,7 @@ stores ``s3://<bucket>/ddb/<table>/<pk>/<sk>/<ulid>.json`` in their place; its d
 and history items keep the same pointer (projection makes no S3 request), and every
 read that hands attributes to a user resolves it, whoever wrote it. MBC-shaped items
 are written raw, as MBC writes them; sync runs on moto's DynamoDB Streams records.
+Engine-marked: on DynamoDB Local (which serves no S3), S3 is a moto server beside it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import functools
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -37,6 +39,8 @@ from cqrs.store.clients import LOCAL_CREDENTIALS, attribute_objects
 from cqrs.testing import RequestCounter, stream_records, table_items
 from tests.test_mbc_compat import KEY, mbc_command, mbc_put
 
+pytestmark = pytest.mark.engine
+
 CTX = InvokeContext(tenant_code="acme", user_id="alice")
 LIMIT = 2_000  # bytes of JSON: small, so tests stay fast
 BIG = {"note": "n" * 3_000, "lines": [{"sku": "A", "qty": 2}], "total": 12.5, "名前": "注文"}
@@ -55,10 +59,20 @@ def bucket() -> str:
     return f"cqrs-large-{uuid.uuid4().hex[:12]}"
 
 
+Bucketed = Callable[..., Cqrs]
+
+
 @pytest.fixture
-def app(cqrs_app: Cqrs, bucket: str) -> Cqrs:
+def bucketed(cqrs_app: Cqrs, s3_beside_engine: str | None) -> Bucketed:
+    """``bucketed(bucket, limit=LIMIT)``: ``cqrs_app`` keeping attributes over ``limit``
+    bytes in ``bucket`` (created), or none with ``bucket=None``."""
+    return functools.partial(with_bucket, cqrs_app, s3=s3_beside_engine)
+
+
+@pytest.fixture
+def app(bucketed: Bucketed, bucket: str) -> Cqrs:
     """``cqrs_app`` with a bucket for large attributes over :data:`LIMIT` bytes."""
-    return with_bucket(cqrs_app, bucket, LIMIT)
+    return bucketed(bucket)
 
 
 @functools.cache
@@ -68,8 +82,10 @@ def session() -> boto3.session.Session:
     return boto3.session.Session(region_name="ap-northeast-1")
 
 
-def with_bucket(base: Cqrs, bucket: str | None, limit: int = LIMIT) -> Cqrs:
-    settings = base.settings.replace(s3_bucket=bucket, attribute_limit_size=limit)
+def with_bucket(base: Cqrs, bucket: str | None, limit: int = LIMIT, *, s3: str | None) -> Cqrs:
+    settings = base.settings.replace(
+        s3_bucket=bucket, attribute_limit_size=limit, s3_endpoint_url=s3
+    )
     objects = attribute_objects(settings, session(), LOCAL_CREDENTIALS)
     app = Cqrs(settings, clients=replace(base.clients, objects=objects))
     if bucket is not None:
@@ -220,8 +236,8 @@ def test_the_command_that_loses_the_version_race_leaves_no_object(app: Cqrs, buc
     assert len(objects_in(app, bucket)) == 1
 
 
-def test_too_large_inline_is_offloaded_whatever_the_limit(cqrs_app: Cqrs, bucket: str) -> None:
-    app = with_bucket(cqrs_app, bucket, limit=10_000_000)
+def test_too_large_inline_is_offloaded_whatever_the_limit(bucketed: Bucketed, bucket: str) -> None:
+    app = bucketed(bucket, limit=10_000_000)
     huge = {"note": "n" * 420_000}
     command = app.entity("order").commands.publish_async(order(0, huge), CTX)
     assert command is not None and command.attributes == huge
@@ -260,15 +276,15 @@ def mbc_object(app: Cqrs, bucket: str, table: str, sk: str, attributes: Any) -> 
     return f"s3://{bucket}/{key}"
 
 
-def test_mbc_written_items_read_exactly_like_ours(cqrs_app: Cqrs, bucket: str) -> None:
+def test_mbc_written_items_read_exactly_like_ours(bucketed: Bucketed, bucket: str) -> None:
     """MBC's command, projected by us; MBC's own data row with its own object; both read
     as inline ones do, also by an app with no bucket of its own (the pointer names it)."""
-    app = with_bucket(cqrs_app, bucket)
+    app = bucketed(bucket)
     tables = app.entity("order").tables
     attributes = {"amount": 100, "lines": [{"sku": "A", "qty": 1}], "memo": "m" * 3_000}
     pointer = mbc_object(app, bucket, tables.command, "ORDER#x@1", attributes)
     mbc_put(app, mbc_command(1, "2024-05-01T10:00:00.000Z", attributes=pointer))
-    inline = with_bucket(cqrs_app, None)
+    inline = bucketed(None)
     inline_row: dict[str, Any] | None = None
     with RequestCounter(s3_of(app)) as s3:
         assert sync_now(app).applied == 1

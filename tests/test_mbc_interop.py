@@ -38,9 +38,8 @@ import pytest
 
 from cqrs import SYSTEM, CommandInput, Cqrs, InvokeContext, VersionConflictError
 from cqrs.store.codec import from_wire_item, to_wire_item
-from cqrs.testing import counting, free_port, stream_records, table_items
-from cqrs.testing.engine import TEST_ENV, external_engine, migrate_fresh, shared_engine
-from cqrs.testing.local_server import LocalServer
+from cqrs.testing import counting, stream_records, table_items
+from cqrs.testing.engine import TEST_ENV, migrate_fresh, shared_engine
 
 pytestmark = pytest.mark.engine
 
@@ -122,18 +121,10 @@ class Mbc:
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint(moto_server: str) -> Iterator[str]:
+def s3_endpoint(moto_server: str, s3_beside_engine: str | None) -> str:
     """Where S3 is: the moto server, which serves it too; beside an external engine
     (DynamoDB Local serves no S3), a moto server of its own."""
-    if external_engine() is None:
-        yield moto_server
-        return
-    server = LocalServer(free_port())
-    server.start()
-    try:
-        yield server.endpoint
-    finally:
-        server.stop()
+    return s3_beside_engine or moto_server
 
 
 @pytest.fixture(scope="module")

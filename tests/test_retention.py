@@ -16,6 +16,8 @@ from cqrs.store.codec import to_wire_item
 from cqrs.testing import RequestCounter, stream_records, table_items
 from cqrs.write.retention import SECONDS_PER_DAY, Retention
 
+pytestmark = pytest.mark.engine  # also on DynamoDB Local in CI
+
 CTX = InvokeContext(tenant_code="acme", user_id="alice")
 NOW = 1_800_000_000.75
 KEY = ("ORDER#acme", "ORDER#x")

@@ -17,6 +17,8 @@ from cqrs.core.errors import CommandNotAppliedError
 from cqrs.testing import RequestCounter, clear_table, stream_records, table_items
 from tests.test_mbc_compat import KEY, mbc_command, mbc_put
 
+pytestmark = pytest.mark.engine  # also on DynamoDB Local in CI
+
 CTX = InvokeContext(tenant_code="acme", user_id="alice")
 
 

@@ -33,6 +33,8 @@ from cqrs.core.keys import (
 from cqrs.store.codec import from_wire_item, to_wire_item
 from cqrs.testing import table_items
 
+pytestmark = pytest.mark.engine  # also on DynamoDB Local in CI
+
 
 def test_helpers() -> None:
     assert normalize_tenant_code("MY_Tenant-1") == "my_tenant-1"
