@@ -795,3 +795,62 @@ def test_cli_template_http_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--jwt-audience" in capsys.readouterr().err
     assert cqrs("template", *tables, "--jwt-issuer", ISSUER) == 2
     assert "need --http" in capsys.readouterr().err
+
+
+# -- the bucket of large attributes ---------------------------------------------------
+
+
+def _variables(function: dict[str, Any]) -> dict[str, Any]:
+    return function["Properties"]["Environment"]["Variables"]
+
+
+def _bucket_statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = [s for p in function["Properties"]["Policies"] for s in p["Statement"]]
+    return [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
+
+
+def test_the_template_creates_a_private_bucket_for_large_attributes(schema: Schema) -> None:
+    template = render_template(schema, http=HTTP)
+    (bucket_id,) = _of_type(template, "AWS::S3::Bucket")
+    bucket = template["Resources"][bucket_id]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    assert set(bucket["Properties"]["PublicAccessBlockConfiguration"].values()) == {True}
+    assert bucket["Properties"]["BucketEncryption"]
+    objects = {"Fn::Sub": f"${{{bucket_id}.Arn}}/ddb/*"}
+    for function in (_function(template), _http_function(template)):
+        assert _variables(function)["CQRS_S3_BUCKET"] == {"Ref": bucket_id}
+        (statement,) = _bucket_statements(function)
+        assert statement["Resource"] == [objects]  # its ddb/ objects, not the bucket
+        assert set(statement["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    sweep = _function(template, SWEEP_HANDLER)
+    assert "CQRS_S3_BUCKET" not in _variables(sweep) and _bucket_statements(sweep) == []
+
+
+def test_an_existing_bucket_or_none(schema: Schema) -> None:
+    shared = render_template(schema, attributes_bucket=AttributesBucket(existing="mbc-shop"))
+    assert _of_type(shared, "AWS::S3::Bucket") == {}
+    handler = _function(shared)
+    assert _variables(handler)["CQRS_S3_BUCKET"] == "mbc-shop"
+    (statement,) = _bucket_statements(handler)
+    assert statement["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::mbc-shop/ddb/*"}]
+    without = render_template(schema, attributes_bucket=None)
+    assert _of_type(without, "AWS::S3::Bucket") == {}
+    assert "CQRS_S3_BUCKET" not in _variables(_function(without))
+    assert _bucket_statements(_function(without)) == []
+    with pytest.raises(ConfigurationError):
+        render_template(schema, attributes_bucket=AttributesBucket(existing="Not_A_Bucket"))
+
+
+@pytest.mark.parametrize(
+    ("option", "variable"),
+    [([], {"Ref": "AttributesBucket"}), (["--attributes-bucket", "mbc-shop"], "mbc-shop"),
+     (["--attributes-bucket", "none"], None)],
+)  # fmt: skip
+def test_the_cli_option(
+    option: list[str], variable: Any, tmp_path: Path, cqrs_tables_dir: Path
+) -> None:
+    out = tmp_path / "template.json"
+    args = ["template", "--tables-dir", str(cqrs_tables_dir), "--out", str(out), *option]
+    assert main(args) == 0
+    handler = _function(json.loads(out.read_text()))
+    assert _variables(handler).get("CQRS_S3_BUCKET") == variable
