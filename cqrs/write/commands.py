@@ -14,7 +14,9 @@ of command versions) finds the latest, then 1 ``PutItem``.
 command ``syncMode: "SYNC"`` as MBC's ``publishSync`` does, so the synchronizer skips its
 stream record; if the projection fails, one ``UpdateItem`` removes the marker and the
 stream applies it. With :class:`~cqrs.write.retention.Retention`, the version before the
-new one gets its ``ttl``.
+new one gets its ``ttl``. Attributes over ``CQRS_ATTRIBUTE_LIMIT_SIZE`` (with a bucket)
+add one ``PutObject`` before the ``PutItem``, and a base read that needs them one
+``GetObject`` (:mod:`cqrs.store.objects`).
 """
 
 from __future__ import annotations
