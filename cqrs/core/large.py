@@ -11,6 +11,7 @@ scanned for projection carries it as is, so projecting it writes the same pointe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import InvalidEventError
@@ -46,6 +47,10 @@ class AttributesRef:
                 f"got {text[:200]!r}"
             )
         return cls(bucket, key)
+
+
+#: What S3 accepts as a bucket name: 3-63 lowercase letters, digits, dots and hyphens.
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def is_pointer(value: object) -> bool:

@@ -10,7 +10,6 @@ pydantic and pydantic-settings were the largest imports. A bad value is an
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import ClassVar, Self
 from urllib.parse import urlsplit
 
 from .errors import InvalidSettingsError
-from .large import DEFAULT_ATTRIBUTE_LIMIT
+from .large import BUCKET_NAME, DEFAULT_ATTRIBUTE_LIMIT
 
 #: ``CQRS_ENDPOINT_URL`` value that selects the in-process moto engine.
 EMBEDDED = "embedded"
@@ -183,15 +182,13 @@ def _positive_days(value: object) -> float | None:
 
 def _bucket(value: object) -> str | None:
     text = _optional_text(value)
-    if text and not _BUCKET.fullmatch(text):
+    if text and not BUCKET_NAME.fullmatch(text):
         raise ValueError(
             f"must be an S3 bucket name (3-63 lowercase letters, digits, dots and "
             f"hyphens), got {text!r}"
         )
     return text or None
 
-
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 _TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}
 

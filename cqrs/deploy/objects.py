@@ -9,17 +9,15 @@ version race. The task sweep touches no entity and gets none.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import ConfigurationError
+from ..core.large import BUCKET_NAME
 
 #: What functions may do with the bucket's objects, and where (MBC's key layout).
 OBJECT_ACTIONS: tuple[str, ...] = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
 OBJECT_PREFIX = "ddb/"
-
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ class AttributesBucket:
 
     def check(self) -> None:
         """Refuse a bucket name S3 would refuse."""
-        if self.existing is not None and not _BUCKET.fullmatch(self.existing):
+        if self.existing is not None and not BUCKET_NAME.fullmatch(self.existing):
             raise ConfigurationError(
                 f"attributes bucket {self.existing!r} is not an S3 bucket name "
                 "(3-63 lowercase letters, digits, dots and hyphens)"

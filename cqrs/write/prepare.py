@@ -72,9 +72,8 @@ class CommandBuilder(Generic[AttrT]):
         else:
             base = self._log.get(input.pk, input.sk, version)
             if base is None:
-                latest = self._log.latest(input.pk, input.sk)
-                actual = latest.version if latest else None
-                raise VersionConflictError(input.pk, input.sk, version, actual)
+                actual = self._log.latest_version(input.pk, input.sk)
+                raise VersionConflictError(input.pk, input.sk, version, actual or None)
         return following(candidate, base, context) if is_dirty(base, candidate) else None
 
     def latest_guess(
@@ -144,9 +143,9 @@ class CommandBuilder(Generic[AttrT]):
         if version > VERSION_FIRST:
             base = self._log.get(input.pk, input.sk, version)
             if base is None:
-                latest = self._log.latest(input.pk, input.sk)
-                if latest is not None:  # the entity exists: the base is stale or unknown
-                    raise VersionConflictError(input.pk, input.sk, version, latest.version)
+                actual = self._log.latest_version(input.pk, input.sk)
+                if actual:  # the entity exists: the base is stale or unknown
+                    raise VersionConflictError(input.pk, input.sk, version, actual)
         else:
             base = self._log.latest(input.pk, input.sk)
         if base is None:
